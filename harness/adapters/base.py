@@ -1,0 +1,240 @@
+"""The ModelAdapter contract, and a shared implementation for processor-based HF models.
+
+An adapter hides one model family's prompt format, preprocessing, generation and label masking
+behind the same few methods, so the bench loop and the fine-tune recipe are written once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.specs import Decoding, ModelCard
+
+__all__ = ["LoadRequest", "ModelAdapter", "Prepared", "ProcessorAdapter", "torch_dtype"]
+
+
+def torch_dtype(name: str):
+    import torch
+
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    except KeyError:
+        raise HarnessError(f"unknown dtype '{name}' (use float32, float16 or bfloat16)") from None
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """Where to load weights from and how. `token` is read from HF_TOKEN and never stored."""
+
+    source: str  # hub id or local directory
+    revision: str | None
+    dtype: str
+    device: str
+    adapter_path: str | None = None  # local fine-tune output (PEFT adapter or full checkpoint)
+    adapter_source: str | None = None  # hub id of a published fine-tune
+    adapter_revision: str | None = None
+    adapter_kind: str = "adapter"  # "adapter" (PEFT on the base) or "full" (complete weights)
+    processor_kwargs: dict = field(default_factory=dict)
+    quantization: str | None = None  # "nf4" for QLoRA training
+
+    @property
+    def token(self) -> str | None:
+        return os.environ.get("HF_TOKEN") or None
+
+
+@dataclass
+class Prepared:
+    """Model inputs for one batch, plus counts that explain its cost."""
+
+    inputs: dict[str, Any]
+    prompt_tokens: list[int]
+    image_tokens: list[int]
+
+
+class ModelAdapter:
+    """One model family. Subclasses implement loading, prompting, generation and label masking."""
+
+    family: str = ""
+
+    def __init__(self, card: ModelCard, request: LoadRequest):
+        self.card = card
+        self.request = request
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.adapter_merged = False
+
+    # --- inference -------------------------------------------------------------------------
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def prepare(self, examples: list, prompt_suffix: str) -> Prepared:
+        raise NotImplementedError
+
+    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
+        """Return the generated token ids only (prompt removed), shape [batch, new_tokens]."""
+        raise NotImplementedError
+
+    def decode(self, new_tokens) -> tuple[list[str], list[int]]:
+        """Texts and the number of tokens each sample generated (up to and including its end token)."""
+        tok = self.tokenizer
+        stop = set(self.stop_token_ids())
+        texts, counts = [], []
+        for row in new_tokens.tolist():
+            # Up to and including the first stop token; padding after it is not generated text.
+            n = next((i + 1 for i, token in enumerate(row) if token in stop), len(row))
+            kept = row[:n]
+            counts.append(n)
+            texts.append(tok.decode([t for t in kept if t not in stop], skip_special_tokens=True))
+        return texts, counts
+
+    def clean(self, text: str) -> str:
+        """Turn raw model output into the prediction that is scored."""
+        return text.strip()
+
+    def stop_token_ids(self) -> list[int]:
+        raise NotImplementedError
+
+    # --- training ---------------------------------------------------------------------------
+    def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict:
+        raise NotImplementedError
+
+    def default_lora_targets(self) -> list[str] | str:
+        return "all-linear"
+
+    def save_finetuned(self, out_dir) -> None:
+        """Write what the fine-tune produced: PEFT adapter files, or complete weights + processor."""
+        self.model.save_pretrained(out_dir)
+        from peft import PeftModel
+
+        if not isinstance(self.model, PeftModel):
+            saver = getattr(self, "processor", None) or self.tokenizer
+            saver.save_pretrained(out_dir)
+
+    def trainable_module(self):
+        """The module LoRA wraps and the optimizer trains (the whole model by default)."""
+        return self.model
+
+    def environment(self) -> dict:
+        """Facts about the loaded model that change its speed, for the run manifest."""
+        model = self.model
+        config = getattr(model, "config", None)
+        return {
+            "attn_implementation": getattr(config, "_attn_implementation", None),
+            "adapter_merged": self.adapter_merged,
+            "quantization": self.request.quantization,
+        }
+
+
+class ProcessorAdapter(ModelAdapter):
+    """Shared code for models driven by an HF processor and `generate` (Qwen2-VL, Idefics3)."""
+
+    model_class = "AutoModelForImageTextToText"
+
+    # Subclasses: prompt text (with the generation prompt) and the text that follows it in training.
+    def prompt_text(self, example, prompt_suffix: str) -> str:
+        raise NotImplementedError
+
+    def answer_text(self, answer: str) -> str:
+        raise NotImplementedError
+
+    def image_token_ids(self) -> list[int]:
+        """Ids of every image-related token; never labelled."""
+        raise NotImplementedError
+
+    def processor_call_kwargs(self) -> dict:
+        return {}
+
+    def load(self) -> None:
+        import transformers
+
+        req = self.request
+        common = {"revision": req.revision, "token": req.token, "trust_remote_code": self.card.trust_remote_code}
+        self.processor = transformers.AutoProcessor.from_pretrained(req.source, **common, **req.processor_kwargs)
+        self.tokenizer = self.processor.tokenizer
+        model_cls = getattr(transformers, self.model_class)
+        kwargs: dict[str, Any] = {"dtype": torch_dtype(req.dtype)}
+        if req.quantization == "nf4":
+            kwargs["quantization_config"] = _nf4_config(req.dtype, req.device)
+        if req.adapter_kind == "full" and (req.adapter_path or req.adapter_source):
+            source, revision = req.adapter_path or req.adapter_source, req.adapter_revision
+        else:
+            source, revision = req.source, req.revision
+        model = model_cls.from_pretrained(source, **{**common, "revision": revision}, **kwargs)
+        if req.quantization != "nf4":
+            model = model.to(req.device)
+        if req.adapter_kind == "adapter" and (req.adapter_path or req.adapter_source):
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(
+                model, req.adapter_path or req.adapter_source, revision=req.adapter_revision, token=req.token
+            )
+        model.eval()
+        self.model = model
+
+    def _batch(self, texts: list[str], examples: list, padding_side: str) -> dict:
+        # Idefics3's processor ignores padding_side: set it on the tokenizer (shared/MODELS.md).
+        self.tokenizer.padding_side = padding_side
+        images = [[ex.image] for ex in examples]
+        return self.processor(
+            text=texts, images=images, padding=True, return_tensors="pt", **self.processor_call_kwargs()
+        )
+
+    def prepare(self, examples: list, prompt_suffix: str) -> Prepared:
+        texts = [self.prompt_text(ex, prompt_suffix) for ex in examples]
+        batch = self._batch(texts, examples, "left")
+        image_ids = set(self.image_token_ids())
+        mask = batch["attention_mask"].bool()
+        ids = batch["input_ids"]
+        image_tokens = [int(sum(1 for t in row[m].tolist() if t in image_ids)) for row, m in zip(ids, mask)]
+        prompt_tokens = [int(m.sum()) for m in mask]
+        inputs = {k: v.to(self.request.device) if hasattr(v, "to") else v for k, v in batch.items()}
+        return Prepared(inputs=inputs, prompt_tokens=prompt_tokens, image_tokens=image_tokens)
+
+    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
+        import torch
+        from transformers import GenerationConfig
+
+        config = GenerationConfig(
+            **decoding.to_dict(),
+            eos_token_id=self.stop_token_ids(),
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        with torch.inference_mode():
+            out = self.model.generate(
+                **prepared.inputs, generation_config=config, stopping_criteria=stopping_criteria
+            )
+        return out[:, prepared.inputs["input_ids"].shape[1] :]
+
+    def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict:
+        from harness.train.masking import label_answer_suffix
+
+        answers = [self.answer_text(ex.answer) for ex in examples]
+        texts = [self.prompt_text(ex, prompt_suffix) + a for ex, a in zip(examples, answers)]
+        batch = self._batch(texts, examples, "right")
+        length = batch["input_ids"].shape[1]
+        if length > max_length:
+            raise HarnessError(
+                f"example {examples[0].id}: {length} tokens exceed max_length {max_length}; "
+                "raise max_length or bound the image size (truncation would cut image tokens)"
+            )
+        suffixes = [self.tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
+        batch["labels"] = label_answer_suffix(
+            batch["input_ids"], batch["attention_mask"], suffixes, self.image_token_ids(), [ex.id for ex in examples]
+        )
+        return dict(batch)
+
+
+def _nf4_config(dtype: str, device: str):
+    if not str(device).startswith("cuda"):
+        raise HarnessError("QLoRA (4-bit nf4) needs a CUDA GPU and bitsandbytes; use method 'lora' on this device")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch_dtype(dtype),
+    )

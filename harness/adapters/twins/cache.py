@@ -1,0 +1,42 @@
+"""Build each twin once per cache folder; later runs (and other processes) reuse it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness.registry import resolve_object
+from harness.specs import ModelCard
+
+__all__ = ["cache_dir", "ensure_twin"]
+
+# Bump to rebuild cached twins when a builder changes.
+TWIN_VERSION = "1"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE_DIR", ".harness")).expanduser()
+
+
+def ensure_twin(card: ModelCard, root: Path | None = None) -> Path:
+    """Return the folder of the card's twin, building it atomically if it is missing."""
+    target = (root or cache_dir()) / "twins" / f"{card.name}-v{TWIN_VERSION}"
+    if (target / ".complete").exists():
+        return target
+    builder = resolve_object(card.twin["builder"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=target.parent))
+    try:
+        builder(tmp)
+        (tmp / ".complete").write_text(TWIN_VERSION)
+        if target.exists():  # an incomplete leftover from an interrupted build
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except FileExistsError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if tmp.exists() and tmp != target:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,73 @@
+"""The environment a run happened in, captured automatically so every result explains itself."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import harness
+
+__all__ = ["environment_manifest", "git_sha", "package_versions"]
+
+PACKAGES = ("torch", "torchvision", "transformers", "peft", "accelerate", "bitsandbytes", "datasets",
+            "tokenizers", "rouge-score", "sacrebleu", "numpy")
+
+
+def git_sha() -> str | None:
+    if os.environ.get("HARNESS_GIT_SHA"):  # set at image build time, where there is no .git
+        return os.environ["HARNESS_GIT_SHA"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(harness.__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _device_facts(device: str) -> dict:
+    facts: dict = {"device": device, "cpu": platform.processor() or platform.machine(),
+                   "cpu_count": os.cpu_count()}
+    try:
+        import torch
+    except ImportError:
+        return facts
+    facts["torch_threads"] = torch.get_num_threads()
+    facts["cuda_runtime"] = torch.version.cuda
+    if device.startswith("cuda") and torch.cuda.is_available():
+        facts["gpu_name"] = torch.cuda.get_device_name(device)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            facts["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        except Exception:  # NVML absent (e.g. some containers): leave the driver out
+            facts["driver"] = None
+    return facts
+
+
+def environment_manifest(device: str) -> dict:
+    facts = _device_facts(device)
+    return {
+        "harness_version": harness.__version__,
+        "harness_git_sha": git_sha(),
+        "image": os.environ.get("HARNESS_IMAGE"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "hardware": facts.get("gpu_name") or f"CPU ({facts.get('cpu_count')} cores)",
+        **facts,
+    }

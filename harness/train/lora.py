@@ -1,0 +1,48 @@
+"""Trainable parameters: LoRA (once, never double-wrapped) or full fine-tuning of one module."""
+
+from __future__ import annotations
+
+from harness.errors import HarnessError
+
+__all__ = ["count_parameters", "make_trainable"]
+
+
+def make_trainable(adapter, recipe: dict):
+    """Prepare `adapter.model` for training per the recipe; returns the module whose params train."""
+    method = recipe.get("method", "lora")
+    module = adapter.trainable_module()
+    if method == "full":
+        for p in adapter.model.parameters():
+            p.requires_grad_(False)
+        for p in module.parameters():
+            p.requires_grad_(True)
+        return module
+    if method not in ("lora", "qlora"):
+        raise HarnessError(f"unknown fine-tune method '{method}' (use lora, qlora or full)")
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if isinstance(adapter.model, PeftModel):
+        raise HarnessError("the model is already wrapped with PEFT; refusing to wrap it twice")
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        adapter.model = prepare_model_for_kbit_training(
+            adapter.model, use_gradient_checkpointing=bool(recipe.get("gradient_checkpointing"))
+        )
+    lora = recipe.get("lora", {})
+    config = LoraConfig(
+        r=int(lora.get("r", 8)),
+        lora_alpha=int(lora.get("alpha", 16)),
+        lora_dropout=float(lora.get("dropout", 0.05)),
+        target_modules=lora.get("target_modules") or adapter.default_lora_targets(),
+        init_lora_weights=lora.get("init", True),
+        task_type="CAUSAL_LM",
+    )
+    adapter.model = get_peft_model(adapter.model, config)
+    return adapter.model
+
+
+def count_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

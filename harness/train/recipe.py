@@ -1,0 +1,218 @@
+"""The fine-tune recipe, top to bottom: data, model, trainable params, loop, checkpoints, record.
+
+Shared by every model: label masking, seeding, checkpointing and throughput accounting live here
+once, so per-model recipes cannot drift apart. Only the adapter knows the model's format.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.progress import Progress, log
+from harness.specs import FinetuneSpec
+from harness.store import read_json, write_json_atomic
+from harness.train.lora import count_parameters, make_trainable
+from harness.train.masking import labelled_share
+from harness.train.schedule import lr_factor
+
+__all__ = ["finetune_status", "run_finetune"]
+
+
+def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
+    """'done', 'partial' (resumable), 'missing', or 'other' (a different fine-tune is there)."""
+    config_path = out_dir / "finetune_config.json"
+    if not config_path.exists():
+        return "missing"
+    if read_json(config_path).get("config_hash") != spec.config_hash:
+        return "other"
+    return "done" if (out_dir / "training.json").exists() else "partial"
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _optimizer(params, recipe: dict, device: str):
+    import torch
+
+    name = recipe.get("optimizer", "adamw")
+    lr, wd = float(recipe["lr"]), float(recipe.get("weight_decay", 0.0))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name in ("adam8bit", "paged_adamw_8bit"):
+        if not device.startswith("cuda"):
+            raise HarnessError(f"optimizer {name} needs a CUDA GPU (bitsandbytes); use 'adamw' on {device}")
+        import bitsandbytes as bnb
+
+        cls = bnb.optim.Adam8bit if name == "adam8bit" else bnb.optim.PagedAdamW8bit
+        return cls(params, lr=lr, weight_decay=wd)
+    raise HarnessError(f"unknown optimizer '{name}' (use adamw, adam8bit or paged_adamw_8bit)")
+
+
+def _order(n: int, seed: int, epoch: int) -> list[int]:
+    rng = random.Random(seed * 1000 + epoch)
+    order = list(range(n))
+    rng.shuffle(order)
+    return order
+
+
+def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, force: bool = False) -> dict:
+    """Train `adapter` on `train_data` per `spec.recipe`; resumable; returns the training record."""
+    import torch
+
+    from harness.trackers import MemoryTracker
+
+    out_dir = Path(out_dir)
+    status = finetune_status(out_dir, spec)
+    if status == "other" and not force:
+        raise HarnessError(
+            f"{out_dir}: holds a fine-tune with another configuration; pass --force to replace it "
+            "or --checkpoints DIR to keep both"
+        )
+    if status == "other" or force:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    if status == "done" and not force:
+        return read_json(out_dir / "training.json")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "finetune_config.json",
+                      {**spec.to_dict(), "config_hash": spec.config_hash, "adapter_id": spec.adapter_id})
+
+    recipe = spec.recipe
+    device = adapter.request.device
+    _seed_everything(spec.seed)
+    limit = recipe.get("limit")
+    n = min(len(train_data), int(limit)) if limit else len(train_data)
+    if n == 0:
+        raise HarnessError(f"{spec.dataset}: the train split is empty")
+    batch_size, accum = int(recipe.get("batch_size", 8)), int(recipe.get("grad_accum", 1))
+    epochs = int(recipe.get("epochs", 1))
+    micro_per_epoch = (n + batch_size - 1) // batch_size
+    total_steps = int(recipe.get("max_steps") or (micro_per_epoch * epochs + accum - 1) // accum)
+    warmup = int(round(float(recipe.get("warmup_ratio", 0.0)) * total_steps))
+
+    trained = make_trainable(adapter, recipe)
+    if recipe.get("gradient_checkpointing") and hasattr(adapter.model, "gradient_checkpointing_enable"):
+        adapter.model.gradient_checkpointing_enable()
+    params = [p for p in trained.parameters() if p.requires_grad]
+    trainable, total = count_parameters(adapter.model)
+    optimizer = _optimizer(params, recipe, device)
+    sched = {k: recipe.get(k, d) for k, d in (("schedule", "cosine"), ("lr_floor", 0.0), ("warmup_start", 0.0))}
+
+    def set_lr(step: int) -> float:
+        factor = lr_factor(step, total_steps, warmup, sched["schedule"], float(sched["lr_floor"]),
+                           float(sched["warmup_start"]))
+        for group in optimizer.param_groups:
+            group["lr"] = float(recipe["lr"]) * factor
+        return float(recipe["lr"]) * factor
+
+    ckpt = out_dir / "checkpoint" / "state.pt"
+    history: list[dict] = []
+    step, elapsed_before = 0, 0.0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        names = [name for name, p in trained.named_parameters() if p.requires_grad]
+        with torch.no_grad():
+            for name, p in trained.named_parameters():
+                if name in state["params"]:
+                    p.copy_(state["params"][name])
+        if set(names) != set(state["params"]):
+            raise HarnessError(f"{ckpt}: checkpoint parameters do not match the model; use --force")
+        optimizer.load_state_dict(state["optimizer"])
+        step, history, elapsed_before = state["step"], state["history"], state["elapsed_s"]
+        random.setstate(state["py_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log(f"resuming fine-tune of {spec.model} at optimizer step {step}/{total_steps} from {ckpt}")
+
+    save_every = int(recipe.get("save_every") or max(1, total_steps // 4))
+    max_length = int(recipe.get("max_length", 2048))
+    max_norm = float(recipe.get("max_grad_norm", 1.0))
+    schedule = [i for epoch in range(epochs + 1) for i in _order(n, spec.seed, epoch)]
+    progress = Progress(total_steps, f"fine-tune {spec.model}", unit="steps", done=step)
+    adapter.model.train()
+    shares, samples_seen, tokens_seen = [], 0, 0
+    start = time.perf_counter()
+    with MemoryTracker(device) as memory:
+        while step < total_steps:
+            optimizer.zero_grad(set_to_none=True)
+            lr = set_lr(step)
+            step_loss = 0.0
+            for micro in range(accum):
+                first = ((step * accum) + micro) * batch_size
+                indices = [schedule[i % len(schedule)] for i in range(first, first + batch_size)]
+                examples = [train_data[i] for i in indices]
+                batch = adapter.training_batch(examples, spec.prompt_suffix, max_length)
+                shares.append(labelled_share(batch["labels"]))
+                batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+                loss = adapter.model(**batch).loss
+                if not torch.isfinite(loss):
+                    raise HarnessError(f"fine-tune of {spec.model}: loss became {loss.item()} at step {step}")
+                (loss / accum).backward()
+                step_loss += loss.item() / accum
+                samples_seen += len(examples)
+                tokens_seen += int(batch["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            optimizer.step()
+            step += 1
+            history.append({"step": step, "loss": round(step_loss, 6), "lr": lr})
+            progress.update(1, extra=f"loss {step_loss:.4f}")
+            if step % save_every == 0 and step < total_steps:
+                _save_checkpoint(ckpt, trained, optimizer, step, history,
+                                 elapsed_before + time.perf_counter() - start)
+    wall = elapsed_before + time.perf_counter() - start
+    adapter.model.eval()
+    adapter.save_finetuned(out_dir / "adapter")
+    record = {
+        "model": spec.model,
+        "adapter_id": spec.adapter_id,
+        "method": recipe.get("method", "lora"),
+        "trainable_params": trainable,
+        "total_params": total,
+        "steps": step,
+        "epochs": epochs,
+        "train_samples": n,
+        "batch_size": batch_size,
+        "grad_accum": accum,
+        "loss_per_step": history,
+        "first_loss": history[0]["loss"] if history else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "wall_time_s": round(wall, 3),
+        "wall_time_note": "training loop only (model loading excluded); resumed runs add earlier time",
+        "samples_per_s_this_session": round(samples_seen / (time.perf_counter() - start), 3) if samples_seen else None,
+        "samples_per_s": round(step * accum * batch_size / wall, 3) if wall else None,
+        "tokens_per_s_this_session": round(tokens_seen / (time.perf_counter() - start), 1) if tokens_seen else None,
+        "labelled_share_mean": round(sum(shares) / len(shares), 4) if shares else None,
+        "memory": memory.result,
+        "device": device,
+        "dtype": spec.dtype,
+        "recipe": recipe,
+    }
+    write_json_atomic(out_dir / "training.json", record)
+    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
+    return record
+
+
+def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, elapsed: float) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "params": {n: p.detach().cpu() for n, p in trained.named_parameters() if p.requires_grad},
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "history": history,
+        "elapsed_s": elapsed,
+        "py_rng": random.getstate(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
