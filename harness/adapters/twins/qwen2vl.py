@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.adapters.twins.tokenizer import train_byte_bpe
+from harness.adapters.twins.common import give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
 __all__ = ["CHAT_TEMPLATE", "build_twin"]
@@ -83,5 +83,6 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     )
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
+    give_head_trained_scale(model)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)

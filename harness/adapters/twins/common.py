@@ -1,4 +1,4 @@
-"""A byte-level BPE vocabulary trained in a second, so twins get a real tokenizer class offline."""
+"""Shared twin pieces: a byte-level BPE trained in a second, and a trained-scale output head."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["train_byte_bpe"]
+__all__ = ["give_head_trained_scale", "train_byte_bpe"]
+
+# A random output head (std 0.02) after a final RMSNorm caps every logit near 1, so no adapter can
+# make any token likely. Trained heads have far larger norms; x10 restores that headroom.
+HEAD_SCALE = 10.0
 
 
 def train_byte_bpe(corpus: Iterable[str], vocab_size: int = 600) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -32,3 +36,12 @@ def train_byte_bpe(corpus: Iterable[str], vocab_size: int = 600) -> tuple[dict[s
             line for line in (Path(tmp) / "merges.txt").read_text().splitlines() if line and not line.startswith("#")
         ]
     return vocab, [tuple(m.split(" ")) for m in merges]
+
+
+def give_head_trained_scale(model, scale: float = HEAD_SCALE) -> None:
+    """Scale a random twin's output embedding so LoRA on the body can move probabilities."""
+    import torch
+
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        head.weight.mul_(scale)
