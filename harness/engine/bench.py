@@ -67,6 +67,20 @@ def _run_batch(adapter, examples, spec: RunSpec, decoding: Decoding, batch_index
     return rows
 
 
+THUMBNAILS = 12  # charts kept per run, so the leaderboard can show examples without the data set
+
+
+def _save_thumbnails(store: RunStore, examples: list) -> None:
+    folder = store.dir / "thumbs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for example in examples:
+        path = folder / f"{example.id}.png"
+        if not path.exists():
+            image = example.image.copy()
+            image.thumbnail((240, 240))
+            image.save(path)
+
+
 def summarize_latency(samples: list[dict]) -> dict:
     """Latency and throughput from stored samples (raw values stay in samples.jsonl)."""
     batches: dict[int, dict] = {}
@@ -101,6 +115,7 @@ def run_bench(spec: RunSpec, store: RunStore, adapter, data, manifest: dict) -> 
     done_ids = {row["id"] for row in done}
     todo = [ex for ex in data if ex.id not in done_ids]
     progress = Progress(len(data), f"bench {spec.model}/{spec.variant} bs{spec.batch_size}", done=len(done))
+    _save_thumbnails(store, list(data[:THUMBNAILS]))
     warmup_ms = _warm_up(adapter, todo[: spec.batch_size], spec, decoding) if todo else None
     next_batch = 1 + max((row["batch_index"] for row in done), default=-1)
     started = time.perf_counter()
