@@ -44,7 +44,7 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     tok.add_tokens(["<|endoftext|>"], special_tokens=True)
     tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
     processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=224 * 224),
+        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 224 * 224}),
         tokenizer=tok,
         video_processor=Qwen2VLVideoProcessor(),
         chat_template=CHAT_TEMPLATE,

@@ -1,0 +1,116 @@
+"""The smoke pipeline end to end: fine-tune every twin, bench base and fine-tuned, render.
+
+This is the honest test that training trains: the synthetic charts have exact labels, so a few
+seconds of CPU fine-tuning must beat the untrained twin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from harness.cli import main
+from harness.registry import list_models
+from tests.helpers import read_results, read_samples
+
+pytestmark = pytest.mark.integration
+
+MODELS = [card.name for card in list_models()]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(harness_cache, tmp_path_factory):
+    """One `harness bench --all --preset smoke` for the whole module, in a scratch folder."""
+    root = tmp_path_factory.mktemp("smoke")
+    env = {
+        "HARNESS_CACHE_DIR": str(harness_cache),
+        "HARNESS_RESULTS_DIR": str(root / "results"),
+        "HARNESS_CHECKPOINTS_DIR": str(root / "checkpoints"),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        code = main(["bench", "--all", "--preset", "smoke", "--leaderboard", str(root / "LEADERBOARD.md")])
+        yield code, root
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_bench_all_succeeds_and_renders(smoke_run):
+    code, root = smoke_run
+    assert code == 0
+    page = (root / "LEADERBOARD.md").read_text()
+    assert page.lstrip("> *").startswith("SMOKE PRESET")  # the warning comes first
+    results = read_results(root / "results")
+    assert {(m, v) for m, v, _ in results} == {(m, v) for m in MODELS for v in ("base", "finetuned")}
+    for model in MODELS:
+        assert f"| {model}" in page
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_finetune_trains(smoke_run, model):
+    _, root = smoke_run
+    record = json.loads((root / "checkpoints" / model / "training.json").read_text())
+    losses = [step["loss"] for step in record["loss_per_step"]]
+    tail = losses[-max(3, len(losses) // 5):]
+    assert sum(tail) / len(tail) < 0.7 * losses[0], f"{model}: loss did not fall enough: {losses[0]} -> {tail}"
+    # Loss only on answer tokens: a small share of the sequence, never zero.
+    assert 0 < record["labelled_share_mean"] < 0.3
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_finetuned_beats_base(smoke_run, model):
+    _, root = smoke_run
+    results = read_results(root / "results")
+    base, tuned = results[(model, "base", 8)], results[(model, "finetuned", 8)]
+    assert tuned["metrics"]["rougeL"] >= base["metrics"]["rougeL"] + 0.05
+    assert tuned["metrics"]["relaxed_accuracy"] >= base["metrics"]["relaxed_accuracy"]
+    # Same decoding for both variants, recorded in the result.
+    assert tuned["spec"]["decoding"] == base["spec"]["decoding"]
+    assert tuned["manifest"]["decoding"] == base["manifest"]["decoding"]
+    assert tuned["finetune"]["adapter_id"] == tuned["spec"]["adapter_id"]
+
+
+def test_result_explains_itself(smoke_run):
+    _, root = smoke_run
+    result = next(iter(read_results(root / "results").values()))
+    manifest = result["manifest"]
+    for key in ("harness_version", "python", "packages", "device", "dataset_fingerprint", "dtype", "batch_size",
+                "seed", "decoding", "attn_implementation", "adapter_merged"):
+        assert key in manifest, key
+    assert manifest["packages"]["torch"] and manifest["packages"]["transformers"]
+    assert result["num_samples"] == len(read_samples(result["_dir"]))
+    for key in ("latency_ms", "prefill_ms", "decode_ms_per_token", "generated_tokens", "samples_per_s"):
+        assert result["latency"][key] is not None, key
+    assert result["memory"]["rss_peak_mb"] > 0
+
+
+def test_rerun_skips_and_resume_loses_nothing(smoke_run, capsys):
+    _, root = smoke_run
+    model = MODELS[0]
+    results = read_results(root / "results")
+    run = results[(model, "base", 8)]
+    run_dir = root / "results" / os.path.basename(run["_dir"])
+    before = read_samples(run_dir)
+    # Simulate a run killed mid-way: half the samples, a torn last line, no result.json.
+    lines = (run_dir / "samples.jsonl").read_text().splitlines(keepends=True)
+    (run_dir / "samples.jsonl").write_text("".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:25])
+    (run_dir / "result.json").unlink()
+    assert main(["bench", "--model", model, "--variant", "base", "--preset", "smoke", "--no-leaderboard"]) == 0
+    after = read_samples(run_dir)
+    assert sorted(r["id"] for r in after) == sorted(r["id"] for r in before)
+    assert [r["prediction"] for r in sorted(after, key=lambda r: r["id"])] == [
+        r["prediction"] for r in sorted(before, key=lambda r: r["id"])
+    ]
+    resumed = json.loads((run_dir / "result.json").read_text())
+    assert resumed["resumed_samples"] == len(lines) // 2
+    assert resumed["metrics"] == run["metrics"]
+    capsys.readouterr()
+    assert main(["bench", "--model", model, "--variant", "base", "--preset", "smoke", "--no-leaderboard"]) == 0
+    assert "already finished, skipped" in capsys.readouterr().err
