@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.adapters.base import LoadRequest, ModelAdapter
+from harness.errors import HarnessError
 from harness.registry import load_model, resolve_object
 
 __all__ = ["open_adapter", "resolve_device"]
@@ -53,5 +54,10 @@ def open_adapter(model: str, model_id: str, model_revision: str | None, *, dtype
     )
     adapter = resolve_object(card.adapter)(card, request)
     if load:
-        adapter.load()
+        try:
+            adapter.load()
+        except (OSError, ValueError) as exc:  # missing files, offline hub, bad revision, bad config
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            where = f"{source}@{revision}" if revision else source
+            raise HarnessError(f"{model}: cannot load {where}: {first}") from None
     return adapter
