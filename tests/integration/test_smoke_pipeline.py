@@ -18,6 +18,7 @@ from tests.helpers import read_results, read_samples
 pytestmark = pytest.mark.integration
 
 MODELS = [card.name for card in list_models()]
+SECRET = "hf_smoke_secret_must_never_be_written"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def smoke_run(harness_cache, tmp_path_factory):
         "HARNESS_CACHE_DIR": str(harness_cache),
         "HARNESS_RESULTS_DIR": str(root / "results"),
         "HARNESS_CHECKPOINTS_DIR": str(root / "checkpoints"),
+        "HF_TOKEN": SECRET,
     }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -51,6 +53,12 @@ def test_bench_all_succeeds_and_renders(smoke_run):
     assert {(m, v) for m, v, _ in results} == {(m, v) for m in MODELS for v in ("base", "finetuned")}
     for model in MODELS:
         assert f"| {model}" in page
+
+
+def test_token_never_reaches_files(smoke_run):
+    _, root = smoke_run
+    leaked = [p for p in root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaked
 
 
 @pytest.mark.parametrize("model", MODELS)
