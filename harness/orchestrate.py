@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from harness.errors import HarnessError
 from harness.plan import Paths, bench_specs, finetune_spec
 from harness.progress import log
@@ -11,7 +13,7 @@ __all__ = ["bench"]
 
 
 def bench(args, preset: str | None, paths: Paths) -> int:
-    from harness.runners.local import finetuned_adapter_id
+    from harness.runners.local import finished_finetune
 
     models = [c.name for c in list_models()] if args.all else args.model
     variants = args.variant or ["base", "finetuned"]
@@ -22,27 +24,42 @@ def bench(args, preset: str | None, paths: Paths) -> int:
         for model in models:
             fspec = finetune_spec(model, preset_name=preset, dataset=args.dataset, seed=args.seed,
                                   device=args.device, dtype=args.dtype)
-            if finetuned_adapter_id(paths, model) != fspec.adapter_id:
-                if args.no_finetune:
-                    raise HarnessError(f"{model}: fine-tune {fspec.adapter_id} missing and --no-finetune given")
-                log(f"{model}: fine-tuned variant missing, fine-tuning first")
-                try:
-                    runner.finetune(fspec, paths)
-                except HarnessError as exc:
-                    failures.append(f"{model} fine-tune: {exc}")
-                    continue
+            done = finished_finetune(paths, model)
+            if done and done["model_id"] == fspec.model_id and done["dataset"] == fspec.dataset:
+                # A fine-tune the user ran with their own settings (e.g. --epochs 2) is the one to bench.
+                if done["adapter_id"] != fspec.adapter_id:
+                    log(f"{model}: benchmarking the existing fine-tune {done['adapter_id']} in "
+                        f"{paths.finetune_dir(model)} (its recipe differs from the defaults; "
+                        f"`harness finetune {model} --force` redoes it)")
+                adapter_ids[model] = done["adapter_id"]
+                continue
+            if args.no_finetune:
+                raise HarnessError(f"{model}: fine-tune {fspec.adapter_id} missing and --no-finetune given")
+            log(f"{model}: fine-tuned variant missing, fine-tuning first")
+            try:
+                runner.finetune(fspec, paths)
+            except HarnessError as exc:
+                failures.append(f"{model} fine-tune: {exc}")
+                continue
             adapter_ids[model] = fspec.adapter_id
     specs = bench_specs(
         models, variants, preset_name=preset, benchmark=args.benchmark, dataset=args.dataset, split=args.split,
         limit=args.limit, batch_sizes=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
         adapter_ids=adapter_ids, skip_missing_adapters=True,
     )
+    if getattr(args, "merge_adapter", False):
+        specs = [replace(s, merge_adapter=True) if s.adapter_id else s for s in specs]
+    finished = []
     for spec in specs:
         try:
-            runner.run(spec, paths)
+            finished.append(runner.run(spec, paths))
         except HarnessError as exc:
             failures.append(f"{spec.run_id}: {exc}")
             log(f"error: {spec.run_id}: {exc}")
+    if len(set(args.batch_size or [])) > 1 and finished:
+        from harness.engine.sweep import sweep_table
+
+        log("batch-size sweep (★ = best samples/s per model variant):\n" + sweep_table(finished))
     if not args.no_leaderboard:
         from harness.leaderboard import write_leaderboard
 

@@ -11,7 +11,7 @@ from harness.registry import load_preset
 from harness.specs import FinetuneSpec, RunSpec
 from harness.store import RunStore, read_json
 
-__all__ = ["execute_finetune", "execute_run", "finetuned_adapter_id", "materialize_dataset"]
+__all__ = ["execute_finetune", "execute_run", "finetuned_adapter_id", "finished_finetune", "materialize_dataset"]
 
 
 def materialize_dataset(source: str, preset_name: str | None, cache: Path) -> str:
@@ -32,12 +32,17 @@ def materialize_dataset(source: str, preset_name: str | None, cache: Path) -> st
     return str(target)
 
 
-def finetuned_adapter_id(paths: Paths, model: str) -> str | None:
-    """The id of the completed fine-tune in the checkpoints folder, if any."""
+def finished_finetune(paths: Paths, model: str) -> dict | None:
+    """The config (with adapter_id) of the completed fine-tune in the checkpoints folder, if any."""
     out = paths.finetune_dir(model)
     if (out / "training.json").exists() and (out / "finetune_config.json").exists():
-        return read_json(out / "finetune_config.json")["adapter_id"]
+        return read_json(out / "finetune_config.json")
     return None
+
+
+def finetuned_adapter_id(paths: Paths, model: str) -> str | None:
+    done = finished_finetune(paths, model)
+    return done["adapter_id"] if done else None
 
 
 def execute_finetune(spec: FinetuneSpec, paths: Paths, force: bool = False) -> dict:

@@ -77,7 +77,7 @@ def test_finetuned_beats_base(smoke_run, model):
     _, root = smoke_run
     results = read_results(root / "results")
     base, tuned = results[(model, "base", 8)], results[(model, "finetuned", 8)]
-    assert tuned["metrics"]["rougeL"] >= base["metrics"]["rougeL"] + 0.05
+    assert tuned["metrics"]["rougeL"] >= base["metrics"]["rougeL"] + 0.03
     assert tuned["metrics"]["relaxed_accuracy"] >= base["metrics"]["relaxed_accuracy"]
     # Same decoding for both variants, recorded in the result.
     assert tuned["spec"]["decoding"] == base["spec"]["decoding"]
