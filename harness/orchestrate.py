@@ -56,6 +56,7 @@ def bench(args, preset: str | None, paths: Paths) -> int:
         except HarnessError as exc:
             failures.append(f"{spec.run_id}: {exc}")
             log(f"error: {spec.run_id}: {exc}")
+    finished = [r for r in finished if isinstance(r, dict) and "spec" in r]
     if len(set(args.batch_size or [])) > 1 and finished:
         from harness.engine.sweep import sweep_table
 

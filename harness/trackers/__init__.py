@@ -1,6 +1,9 @@
-"""Measurement: clocks that respect device asynchrony, memory peaks from three sources."""
+"""Measurement: clocks that respect device asynchrony, memory peaks from three sources, and the
+exact split of a batch's time into preprocess, prefill, decode and the rest."""
 
-from harness.trackers.latency import StepTimer, Stopwatch, summarize
+from harness.trackers.breakdown import batch_records, latency_breakdown
+from harness.trackers.latency import StepTimer, Stopwatch, summarize, synchronize
 from harness.trackers.memory import MemoryTracker
 
-__all__ = ["MemoryTracker", "StepTimer", "Stopwatch", "summarize"]
+__all__ = ["MemoryTracker", "StepTimer", "Stopwatch", "batch_records", "latency_breakdown", "summarize",
+           "synchronize"]

@@ -1,4 +1,10 @@
-"""Wall-clock timing that synchronises the device before reading the host clock.
+"""Clocks that respect device asynchrony.
+
+- `Stopwatch` synchronises the device, then reads `time.perf_counter`, on entry and exit: a block's
+  time includes the GPU work it queued.
+- `StepTimer` timestamps every decoding step from inside `generate`. On CUDA it records CUDA events
+  (no synchronisation inside the loop; the events are resolved once generation has finished), on the
+  CPU it reads `time.perf_counter`. Either way the first stamp is the first token (prefill).
 
 Raw values are kept by the callers; `summarize` turns them into mean and percentiles.
 """
@@ -11,12 +17,16 @@ from collections.abc import Sequence
 __all__ = ["StepTimer", "Stopwatch", "summarize", "synchronize"]
 
 
+def _is_cuda(device) -> bool:
+    return str(device).startswith("cuda")
+
+
 def synchronize(device: str) -> None:
     """Wait for queued GPU work so a host clock reading includes it (no-op on CPU)."""
-    if str(device).startswith("cuda"):
+    if _is_cuda(device):
         import torch
 
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 class Stopwatch:
@@ -39,41 +49,94 @@ class Stopwatch:
 class StepTimer:
     """A `generate` stopping criterion that never stops but timestamps every decoding step.
 
-    The first call happens after the prompt's forward pass and the first token (prefill, i.e. time
-    to first token); each later call is one decode step. Works with beams, unlike streamers.
+    `generate` calls it once per step, after the step's token is chosen: the first call comes after
+    the prompt's forward pass and the first token (prefill, i.e. time to first token inside
+    `generate`); each later call is one decode step. Works with beam search, unlike streamers (beam
+    search calls it with batch x beams rows, one call per step all the same).
+
+    Use: `begin()` just before `generate`, pass the timer in `stopping_criteria`, `finish()` after.
     """
 
     def __init__(self, device: str = "cpu"):
-        self.device = device
-        self.start = 0.0
-        self.stamps: list[float] = []
+        self.device = str(device)
+        self.cuda = _is_cuda(device)
+        self.clock = "cuda_events" if self.cuda else "perf_counter"
+        self._start = None
+        self._marks: list = []
+        self._offsets: list[float] | None = None
+        self._never_stop = None
 
     def begin(self) -> None:
         synchronize(self.device)
-        self.stamps = []
-        self.start = time.perf_counter()
+        self._marks, self._offsets = [], None
+        if self.cuda:
+            import torch
+
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        synchronize(self.device)
-        self.stamps.append(time.perf_counter())
-        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()  # queued behind this step's kernels: no host synchronisation here
+            self._marks.append(event)
+        else:
+            self._marks.append(time.perf_counter())
+        rows = input_ids.shape[0]
+        if self._never_stop is None or self._never_stop.shape[0] != rows or self._never_stop.device != input_ids.device:
+            self._never_stop = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+        return self._never_stop
+
+    def finish(self) -> None:
+        """Resolve the stamps into milliseconds since `begin` (synchronises once on CUDA)."""
+        if self._start is None:
+            self._offsets = []
+            return
+        if self.cuda:
+            synchronize(self.device)
+            self._offsets = [float(self._start.elapsed_time(event)) for event in self._marks]
+        else:
+            self._offsets = [(mark - self._start) * 1000.0 for mark in self._marks]
+
+    @property
+    def offsets_ms(self) -> list[float]:
+        """Milliseconds from `begin` to each step's stamp."""
+        if self._offsets is None or len(self._offsets) != len(self._marks):
+            self.finish()
+        return list(self._offsets or [])
+
+    @property
+    def step_ms(self) -> list[float]:
+        """Raw per-step durations: the first is the prefill, the others one decode step each."""
+        offsets = self.offsets_ms
+        return [b - a for a, b in zip([0.0, *offsets[:-1]], offsets)]
 
     @property
     def prefill_ms(self) -> float | None:
-        return (self.stamps[0] - self.start) * 1000.0 if self.stamps else None
+        offsets = self.offsets_ms
+        return offsets[0] if offsets else None
+
+    @property
+    def decode_ms(self) -> float | None:
+        """Time from the first token to the last step (0.0 when only one token was generated)."""
+        offsets = self.offsets_ms
+        return offsets[-1] - offsets[0] if offsets else None
 
     @property
     def decode_ms_per_token(self) -> float | None:
         """Mean time of the steps after the first; None when only one token was generated."""
-        if len(self.stamps) < 2:
+        offsets = self.offsets_ms
+        if len(offsets) < 2:
             return None
-        return (self.stamps[-1] - self.stamps[0]) * 1000.0 / (len(self.stamps) - 1)
+        return (offsets[-1] - offsets[0]) / (len(offsets) - 1)
 
     @property
     def steps(self) -> int:
-        return len(self.stamps)
+        return len(self._marks)
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
