@@ -102,6 +102,17 @@ def cmd_bench(args) -> int:
     return bench(args, _preset(args), _paths(args))
 
 
+def cmd_explain(args) -> int:
+    from harness.explain import explain_pair, load_run
+
+    results = _paths(args).results
+    result_a, samples_a = load_run(args.run_a, results)
+    result_b, samples_b = load_run(args.run_b, results)
+    explanation = explain_pair(result_a, result_b, samples_a, samples_b, basis=args.basis)
+    print(json.dumps(explanation.to_dict(), indent=2, default=str) if args.json else explanation.to_markdown())
+    return 0
+
+
 def cmd_score(args) -> int:
     from harness.metrics import score_file
 
@@ -112,12 +123,25 @@ def cmd_score(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     from harness.leaderboard import write_leaderboard
+    from harness.plan import resolve_paths
+    from harness.registry import load_preset
 
-    paths = _paths(args)
+    preset = _preset(args)  # --results is a list here (merge several folders), so resolve without it
+    paths = resolve_paths(load_preset(preset) if preset else None, None, None, args.leaderboard)
     dirs = [Path(d) for d in args.results] if args.results else [paths.results]
-    out = write_leaderboard(dirs, Path(args.leaderboard) if args.leaderboard else paths.leaderboard)
+    out = write_leaderboard(dirs, Path(args.leaderboard) if args.leaderboard else paths.leaderboard,
+                            n_resamples=args.resamples, seed=args.seed)
     print(f"wrote {out}")
     return 0
+
+
+def cmd_doctor(args) -> int:
+    from harness.doctor import doctor_lines
+
+    lines, ok = doctor_lines(args.model)
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,9 +199,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--runner", choices=["local", "docker"], default="local")
+    p.add_argument("--merge-adapter", action="store_true",
+                   help="fold LoRA adapters into the base weights before timing (recorded as adapter_merged)")
     p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
     p.add_argument("--no-leaderboard", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("doctor", help="check installed packages against a model card's pinned environment")
+    p.add_argument("model", nargs="+", help="model name(s); one line per unmet pin, exit 1 if any")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("explain", help="why is run B slower than run A: the latency difference by cause")
+    p.add_argument("run_a", help="reference run: a run folder, a result.json, or a run id (prefix) under --results")
+    p.add_argument("run_b", help="compared run, same forms")
+    p.add_argument("--preset", help="named overrides from presets/ (for the default results folder)")
+    p.add_argument("--results", help="results folder for run ids (env HARNESS_RESULTS_DIR; default per preset)")
+    p.add_argument("--basis", choices=["auto", "batch", "sample"], default="auto",
+                   help="compare per batch or per sample (auto: per batch when the batch sizes match)")
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("score", help="re-score stored predictions (JSONL with prediction, references)")
     p.add_argument("predictions")
@@ -188,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset")
     p.add_argument("--results", action="append", help="results folder (repeatable: merges several)")
     p.add_argument("--leaderboard", "--out", dest="leaderboard", help="Markdown page to write")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for intervals and tests")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same numbers)")
     p.set_defaults(func=cmd_leaderboard)
     return parser
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from harness.errors import HarnessError
 from harness.plan import Paths, bench_specs, finetune_spec
 from harness.progress import log
-from harness.registry import list_models
+from harness.registry import list_models, load_model
 
 __all__ = ["bench"]
 
@@ -22,6 +22,9 @@ def bench(args, preset: str | None, paths: Paths) -> int:
     failures: list[str] = []
     if "finetuned" in variants:
         for model in models:
+            if load_model(model).supports.get("finetune") == []:
+                log(f"{model}: benchmark only (its card supports no fine-tune); no fine-tuned variant")
+                continue
             fspec = finetune_spec(model, preset_name=preset, dataset=args.dataset, seed=args.seed,
                                   device=args.device, dtype=args.dtype)
             done = finished_finetune(paths, model)

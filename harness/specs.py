@@ -74,6 +74,7 @@ class ModelCard:
     trust_remote_code: bool = False
     image: str = ""  # docker image name, without tag
     environment: dict = field(default_factory=dict)  # pinned packages: {"transformers": "==5.24.0"}
+    environment_notes: dict = field(default_factory=dict)  # why a pin exists, per package (harness doctor)
     generation: dict = field(default_factory=dict)  # Decoding fields that differ from the benchmark's
     processor: dict = field(default_factory=dict)  # processor kwargs (image size bounds, ...)
     finetune: dict = field(default_factory=dict)  # fine-tune recipe defaults
@@ -143,6 +144,7 @@ class RunSpec:
     model_revision: str | None
     adapter_id: str | None  # fine-tune record id or published hub id; None for the base variant
     adapter_revision: str | None = None
+    merge_adapter: bool = False  # fold a PEFT adapter into the base weights before timing (faster decode)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict:

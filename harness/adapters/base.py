@@ -101,6 +101,14 @@ class ModelAdapter:
     def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict:
         raise NotImplementedError
 
+    def training_loss(self, batch: dict):
+        """The loss of one `training_batch` (already on the device); a model-specific forward may override."""
+        return self.model(**batch).loss
+
+    def enable_gradient_checkpointing(self) -> None:
+        if hasattr(self.model, "gradient_checkpointing_enable"):
+            self.model.gradient_checkpointing_enable()
+
     def default_lora_targets(self) -> list[str] | str:
         return "all-linear"
 
@@ -117,15 +125,92 @@ class ModelAdapter:
         """The module LoRA wraps and the optimizer trains (the whole model by default)."""
         return self.model
 
+    def merge_adapter(self) -> bool:
+        """Fold a PEFT adapter into the base weights (no extra LoRA matmuls at run time); True if merged.
+
+        Complete fine-tuned weights and the base model have nothing to merge. 4-bit weights cannot
+        take a merge without rounding the adapter away, so that is refused.
+        """
+        try:
+            from peft import PeftModel
+        except ImportError:
+            return self.adapter_merged
+        if isinstance(self.model, PeftModel) and not self.adapter_merged:
+            if _quantization(self.model, None):
+                raise HarnessError(f"{self.card.name}: cannot merge a LoRA adapter into quantised weights; "
+                                   "bench without --merge-adapter or load the base in 16 bits")
+            self._merged_lora = _lora_summary(self.model)
+            self.model = self.model.merge_and_unload()
+            self.model.eval()
+            self.adapter_merged = True
+        return self.adapter_merged
+
     def environment(self) -> dict:
         """Facts about the loaded model that change its speed, for the run manifest."""
         model = self.model
         config = getattr(model, "config", None)
+        req = self.request
+        tuned = req.adapter_path or req.adapter_source
+        dominant, dtypes = _param_dtypes(model)
         return {
             "attn_implementation": getattr(config, "_attn_implementation", None),
+            "attn_implementation_per_module": _attn_per_module(model),
+            "adapter_kind": req.adapter_kind if tuned else None,
             "adapter_merged": self.adapter_merged,
-            "quantization": self.request.quantization,
+            "lora": _lora_summary(model) or getattr(self, "_merged_lora", None),
+            "quantization": _quantization(model, req.quantization),
+            "param_dtype": dominant,
+            "param_dtypes": dtypes,
+            "processor_kwargs": dict(req.processor_kwargs),
         }
+
+
+def _attn_per_module(model) -> dict:
+    """`_attn_implementation` of every sub-model with its own config (text and vision towers can differ)."""
+    out: dict = {}
+    for module in getattr(model, "modules", lambda: [])():
+        if not hasattr(module, "base_model_prefix"):  # only (sub-)models, not their layers
+            continue
+        impl = getattr(getattr(module, "config", None), "_attn_implementation", None)
+        if impl is not None:
+            out.setdefault(type(module).__name__, impl)
+    return out
+
+
+def _quantization(model, requested: str | None) -> str | None:
+    """What the loaded weights actually are: e.g. 'bitsandbytes:nf4', else what was requested."""
+    qc = getattr(getattr(model, "config", None), "quantization_config", None)
+    if qc is None:
+        return requested
+    data = qc.to_dict() if hasattr(qc, "to_dict") else dict(qc)
+    method = str(data.get("quant_method", "quantized"))
+    if data.get("load_in_4bit"):
+        return f"{method}:{data.get('bnb_4bit_quant_type', '4bit')}"
+    if data.get("load_in_8bit"):
+        return f"{method}:int8"
+    return method
+
+
+def _param_dtypes(model) -> tuple[str | None, dict]:
+    """(dominant parameter dtype, {dtype: parameter count}); LoRA weights may differ from the base's."""
+    counts: dict[str, int] = {}
+    for param in getattr(model, "parameters", lambda: [])():
+        name = str(param.dtype).replace("torch.", "")
+        counts[name] = counts.get(name, 0) + param.numel()
+    return (max(counts, key=counts.get) if counts else None), counts
+
+
+def _lora_summary(model) -> dict | None:
+    config = getattr(model, "peft_config", None)
+    if not isinstance(config, dict) or not config:
+        return None
+    first = next(iter(config.values()))
+    targets = getattr(first, "target_modules", None)
+    return {
+        "r": getattr(first, "r", None),
+        "alpha": getattr(first, "lora_alpha", None),
+        "target_modules": sorted(targets) if isinstance(targets, (set, list, tuple)) else targets,
+    }
 
 
 class ProcessorAdapter(ModelAdapter):

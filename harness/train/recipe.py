@@ -46,15 +46,20 @@ def _optimizer(params, recipe: dict, device: str):
 
     name = recipe.get("optimizer", "adamw")
     lr, wd = float(recipe["lr"]), float(recipe.get("weight_decay", 0.0))
+    extra = {}  # optional Adam hyper-parameters, e.g. Moondream's betas (0.9, 0.95) and eps 1e-6
+    if recipe.get("betas") is not None:
+        extra["betas"] = tuple(float(b) for b in recipe["betas"])
+    if recipe.get("eps") is not None:
+        extra["eps"] = float(recipe["eps"])
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **extra)
     if name in ("adam8bit", "paged_adamw_8bit"):
         if not device.startswith("cuda"):
             raise HarnessError(f"optimizer {name} needs a CUDA GPU (bitsandbytes); use 'adamw' on {device}")
         import bitsandbytes as bnb
 
         cls = bnb.optim.Adam8bit if name == "adam8bit" else bnb.optim.PagedAdamW8bit
-        return cls(params, lr=lr, weight_decay=wd)
+        return cls(params, lr=lr, weight_decay=wd, **extra)
     raise HarnessError(f"unknown optimizer '{name}' (use adamw, adam8bit or paged_adamw_8bit)")
 
 
@@ -69,7 +74,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     """Train `adapter` on `train_data` per `spec.recipe`; resumable; returns the training record."""
     import torch
 
-    from harness.trackers import MemoryTracker
+    from harness.trackers import MemoryTracker, summarize, synchronize
 
     out_dir = Path(out_dir)
     status = finetune_status(out_dir, spec)
@@ -97,11 +102,14 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     epochs = int(recipe.get("epochs", 1))
     micro_per_epoch = (n + batch_size - 1) // batch_size
     total_steps = int(recipe.get("max_steps") or (micro_per_epoch * epochs + accum - 1) // accum)
-    warmup = int(round(float(recipe.get("warmup_ratio", 0.0)) * total_steps))
+    if recipe.get("warmup_steps") is not None:  # an absolute count wins over a ratio
+        warmup = min(int(recipe["warmup_steps"]), total_steps)
+    else:
+        warmup = int(round(float(recipe.get("warmup_ratio") or 0.0) * total_steps))
 
     trained = make_trainable(adapter, recipe)
-    if recipe.get("gradient_checkpointing") and hasattr(adapter.model, "gradient_checkpointing_enable"):
-        adapter.model.gradient_checkpointing_enable()
+    if recipe.get("gradient_checkpointing"):
+        adapter.enable_gradient_checkpointing()
     params = [p for p in trained.parameters() if p.requires_grad]
     trainable, total = count_parameters(adapter.model)
     optimizer = _optimizer(params, recipe, device)
@@ -140,8 +148,11 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     adapter.model.train()
     shares, samples_seen, tokens_seen = [], 0, 0
     start = time.perf_counter()
+    step_ms: list[float] = []  # optimizer-step wall times, device synchronised (the first is warm-up)
     with MemoryTracker(device) as memory:
         while step < total_steps:
+            synchronize(device)
+            step_start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             lr = set_lr(step)
             step_loss = 0.0
@@ -152,7 +163,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
                 batch = adapter.training_batch(examples, spec.prompt_suffix, max_length)
                 shares.append(labelled_share(batch["labels"]))
                 batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-                loss = adapter.model(**batch).loss
+                loss = adapter.training_loss(batch)
                 if not torch.isfinite(loss):
                     raise HarnessError(f"fine-tune of {spec.model}: loss became {loss.item()} at step {step}")
                 (loss / accum).backward()
@@ -161,6 +172,8 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
                 tokens_seen += int(batch["attention_mask"].sum())
             torch.nn.utils.clip_grad_norm_(params, max_norm)
             optimizer.step()
+            synchronize(device)
+            step_ms.append((time.perf_counter() - step_start) * 1000.0)
             step += 1
             history.append({"step": step, "loss": round(step_loss, 6), "lr": lr})
             progress.update(1, extra=f"loss {step_loss:.4f}")
@@ -191,6 +204,8 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         "tokens_per_s_this_session": round(tokens_seen / (time.perf_counter() - start), 1) if tokens_seen else None,
         "labelled_share_mean": round(sum(shares) / len(shares), 4) if shares else None,
         "memory": memory.result,
+        "step_time_ms": summarize(step_ms[1:] or step_ms),
+        "environment": adapter.environment(),
         "device": device,
         "dtype": spec.dtype,
         "recipe": recipe,

@@ -18,6 +18,7 @@ from tests.helpers import read_results, read_samples
 pytestmark = pytest.mark.integration
 
 MODELS = [card.name for card in list_models()]
+TUNABLE = [card.name for card in list_models() if card.supports.get("finetune") != []]
 SECRET = "hf_smoke_secret_must_never_be_written"
 
 
@@ -50,7 +51,8 @@ def test_bench_all_succeeds_and_renders(smoke_run):
     page = (root / "LEADERBOARD.md").read_text()
     assert page.lstrip("> *").startswith("SMOKE PRESET")  # the warning comes first
     results = read_results(root / "results")
-    assert {(m, v) for m, v, _ in results} == {(m, v) for m in MODELS for v in ("base", "finetuned")}
+    expected = {(m, "base") for m in MODELS} | {(m, "finetuned") for m in TUNABLE}
+    assert {(m, v) for m, v, _ in results} == expected
     for model in MODELS:
         assert f"| {model}" in page
 
@@ -61,7 +63,7 @@ def test_token_never_reaches_files(smoke_run):
     assert not leaked
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", TUNABLE)
 def test_finetune_trains(smoke_run, model):
     _, root = smoke_run
     record = json.loads((root / "checkpoints" / model / "training.json").read_text())
@@ -72,13 +74,20 @@ def test_finetune_trains(smoke_run, model):
     assert 0 < record["labelled_share_mean"] < 0.3
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", TUNABLE)
 def test_finetuned_beats_base(smoke_run, model):
     _, root = smoke_run
     results = read_results(root / "results")
     base, tuned = results[(model, "base", 8)], results[(model, "finetuned", 8)]
-    assert tuned["metrics"]["rougeL"] >= base["metrics"]["rougeL"] + 0.03
-    assert tuned["metrics"]["relaxed_accuracy"] >= base["metrics"]["relaxed_accuracy"]
+    # A random twin cannot read chart text: what it can learn is the answer format and per-question-type
+    # priors (short answers that stop at the end token, some exactly right). ROUGE-L lands at 0.02-0.16
+    # on the 64 synthetic test questions against ~0 for the untrained twin, so the bar is: strictly
+    # better on ROUGE-L and exact match, never worse on relaxed accuracy, and answers that stop.
+    b, t = base["metrics"], tuned["metrics"]
+    assert t["rougeL"] > b["rougeL"] and t["exact_match"] > b["exact_match"], (model, b, t)
+    assert t["relaxed_accuracy"] >= b["relaxed_accuracy"]
+    assert tuned["latency"]["generated_tokens"]["mean"] <= 6 < base["latency"]["generated_tokens"]["mean"]
+    assert all(row["prediction"] == row["prediction"].strip() for row in read_samples(tuned["_dir"]))
     # Same decoding for both variants, recorded in the result.
     assert tuned["spec"]["decoding"] == base["spec"]["decoding"]
     assert tuned["manifest"]["decoding"] == base["manifest"]["decoding"]

@@ -1,0 +1,216 @@
+"""Moondream2 adapters on their remote-code twins: the 2024 API (bench + full fine-tune) and the 2025 one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.errors import HarnessError
+from harness.specs import Decoding
+from harness.train.masking import IGNORE_INDEX, labelled_share
+
+SUFFIX = "\nAnswer the question using a single word or phrase."
+
+
+@pytest.fixture(scope="module")
+def examples(harness_cache):
+    from harness.data import write_synthetic
+    from harness.data.load import load_split
+
+    folder = Path(harness_cache) / "moondream-unit-data"
+    if not folder.exists():
+        write_synthetic(folder, sizes={"train": 6, "val": 0, "test": 0}, seed=6)
+    return list(load_split(str(folder), "train"))
+
+
+@pytest.fixture(scope="module")
+def md(harness_cache):
+    from harness.adapters import open_adapter
+
+    return open_adapter("moondream", "twin:moondream", None, dtype="float32", device="cpu", cache=Path(harness_cache))
+
+
+@pytest.fixture(scope="module")
+def md25(harness_cache):
+    from harness.adapters import open_adapter
+
+    return open_adapter("moondream2025", "twin:moondream2025", None, dtype="float32", device="cpu",
+                        cache=Path(harness_cache))
+
+
+# --- 2024 family --------------------------------------------------------------------------------
+def test_twin_loads_through_remote_code_with_the_2024_api(md):
+    model = md.model
+    assert type(model).__module__.startswith("transformers_modules.")  # trust_remote_code path, not harness code
+    assert type(model).__name__ == "Moondream"
+    assert type(model.text_model).__name__ == "PhiForCausalLM"
+    for name in ("encode_image", "input_embeds", "answer_question", "batch_answer"):
+        assert callable(getattr(model, name)), name
+    assert callable(model.vision_encoder.preprocess)
+    tok = md.tokenizer
+    assert tok.bos_token == tok.eos_token == "<|endoftext|>"
+
+
+def test_prompt_embeddings_are_the_official_ones(md, examples):
+    """[BOS, image, question] exactly as the remote code's own `input_embeds` builds them."""
+    from harness.adapters.moondream import PROMPT
+
+    ex = examples[0]
+    prepared = md.prepare([ex], SUFFIX)
+    with torch.no_grad():
+        image = md.model.encode_image(prepared.inputs["pixels"])
+        ours, mask = md._embed_prompts(image, prepared.inputs["question_ids"])
+        official = md.model.input_embeds(PROMPT.format(question=ex.query + SUFFIX), image, md.tokenizer)
+    assert torch.equal(ours, official) and mask.all()
+    assert prepared.prompt_tokens[0] == official.shape[1]
+    assert prepared.image_tokens[0] == image.shape[1]
+
+
+def test_batched_generation_matches_batch_answer_and_single_runs(md, examples):
+    decoding = Decoding(max_new_tokens=6)
+    batch = examples[:4]
+    prepared = md.prepare(batch, SUFFIX)
+    assert len(set(prepared.prompt_tokens)) > 1  # rows of different length: left padding is exercised
+    texts, counts = md.decode(md.generate(prepared, decoding))
+    ours = [md.clean(t) for t in texts]
+    official = md.model.batch_answer([ex.image for ex in batch], [ex.query + SUFFIX for ex in batch], md.tokenizer,
+                                     max_new_tokens=6, do_sample=False, num_beams=1)
+    assert ours == official
+    for ex, text in zip(batch, texts):
+        single, _ = md.decode(md.generate(md.prepare([ex], SUFFIX), decoding))
+        assert single[0] == text
+    assert all(1 <= c <= 6 for c in counts)
+
+
+def test_only_answer_and_eos_are_labelled(md, examples):
+    batch = md.training_batch(examples, SUFFIX, max_length=2048)
+    n_image = md.image_token_count(batch["pixels"])
+    labels, ids, mask = batch["labels"], batch["input_ids"], batch["attention_mask"]
+    # labels and mask cover [BOS, image, text]; input_ids hold the text only (the image is spliced in).
+    assert labels.shape == mask.shape == (len(examples), n_image + ids.shape[1])
+    answer_tokens = 0
+    for row, ex in enumerate(examples):
+        question = md.question_ids(ex, SUFFIX)
+        start = 1 + n_image + len(question)
+        assert labels[row, :start].eq(IGNORE_INDEX).all()  # BOS, image and question positions
+        labelled = labels[row][labels[row] != IGNORE_INDEX].tolist()
+        assert md.tokenizer.decode(labelled) == f" {ex.answer}<|endoftext|>"
+        assert labels[row, start:start + len(labelled)].tolist() == labelled  # contiguous, right after the prompt
+        # Each label sits where its token is fed: position p of [BOS, image, text] is text token p - n_image.
+        assert ids[row, start - n_image:start - n_image + len(labelled)].tolist() == labelled
+        assert mask[row].sum() == start + len(labelled)
+        answer_tokens += len(labelled)
+    share = labelled_share(labels)
+    assert share == pytest.approx(answer_tokens / labels.numel())
+    assert 0 < share < 0.2
+
+
+def test_training_trains_the_text_model_only(md, examples):
+    from harness.train.lora import make_trainable
+
+    trained = make_trainable(md, {"method": "full"})
+    assert trained is md.model.text_model
+    batch = md.training_batch(examples[:2], SUFFIX, max_length=2048)
+    md.model.zero_grad(set_to_none=True)
+    loss = md.training_loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None for p in md.model.vision_encoder.parameters())  # frozen, under no_grad
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in md.model.text_model.parameters())
+    md.model.zero_grad(set_to_none=True)
+    for p in md.model.parameters():
+        p.requires_grad_(False)
+
+
+def test_too_long_fails_instead_of_truncating(md, examples):
+    with pytest.raises(HarnessError, match="exceed max_length 20"):
+        md.training_batch(examples[:1], SUFFIX, max_length=20)
+
+
+def test_saved_finetune_reloads_through_remote_code(md, examples, harness_cache, tmp_path):
+    from harness.adapters import open_adapter
+
+    out = tmp_path / "adapter"
+    md.save_finetuned(out)
+    assert (out / "config.json").exists() and not (out / "adapter_config.json").exists()
+    for name in ("moondream.py", "vision_encoder.py", "configuration_moondream.py"):
+        assert (out / name).exists(), name
+    again = open_adapter("moondream", "twin:moondream", None, dtype="float32", device="cpu",
+                         cache=Path(harness_cache), adapter_path=str(out))
+    assert again.request.adapter_kind == "full"
+    decoding = Decoding(max_new_tokens=4)
+    ours = md.decode(md.generate(md.prepare(examples[:2], SUFFIX), decoding))
+    assert ours == again.decode(again.generate(again.prepare(examples[:2], SUFFIX), decoding))
+
+
+def test_real_remote_code_needs_its_pinned_environment(monkeypatch):
+    """On transformers 5 the 2024 remote code cannot generate: refuse before downloading anything."""
+    from harness import doctor
+    from harness.adapters.base import LoadRequest
+    from harness.adapters.moondream import Moondream2Adapter
+    from harness.registry import load_model
+
+    monkeypatch.setattr(doctor, "_installed", lambda package: {"transformers": "5.24.0"}.get(package, "99"))
+    card = load_model("moondream")
+    adapter = Moondream2Adapter(card, LoadRequest(source=card.hub_id, revision=card.revision, dtype="float16",
+                                                  device="cpu"))
+    with pytest.raises(HarnessError, match=r"transformers 5\.24\.0 installed, needs >=4\.44,<4\.50"):
+        adapter.load()
+
+
+# --- 2025 family --------------------------------------------------------------------------------
+def test_2025_twin_queries_greedily_with_explicit_settings(md25, examples):
+    from harness.adapters.moondream2025 import Moondream2025Adapter
+
+    assert type(md25.model).__name__ == "HfMoondream" and hasattr(md25.model.model, "query")
+    decoding = Decoding(max_new_tokens=5)
+    assert Moondream2025Adapter.settings(decoding) == {"max_tokens": 5, "temperature": 0}
+    first = md25.decode(md25.generate(md25.prepare(examples[:2], SUFFIX), decoding))
+    torch.manual_seed(123)  # greedy: no randomness left to change the answer
+    again = md25.decode(md25.generate(md25.prepare(examples[:2], SUFFIX), decoding))
+    assert first == again
+    # The default settings of the remote `query` sample (temperature 0.5): the adapter never relies on them.
+    ex = examples[0]
+    torch.manual_seed(0)
+    default = {md25.model.model.query(ex.image, ex.query + SUFFIX, settings={"max_tokens": 5})["answer"]
+               for _ in range(6)}
+    assert len(default) > 1
+
+
+def test_2025_counts_and_step_timer_follow_the_remote_steps(md25, examples):
+    from harness.trackers import StepTimer
+
+    timer = StepTimer("cpu")
+    timer.begin()
+    out = md25.generate(md25.prepare(examples[:1], SUFFIX), Decoding(max_new_tokens=5), stopping_criteria=[timer])
+    timer.finish()
+    texts, counts = md25.decode(out)
+    assert 1 <= counts[0] <= 5 and timer.steps in (counts[0], counts[0] + 1)
+    assert timer.prefill_ms is not None
+
+
+def test_2025_refuses_what_query_cannot_do(md25):
+    from harness.adapters.moondream2025 import Moondream2025Adapter
+
+    with pytest.raises(HarnessError, match="num_beams=4"):
+        Moondream2025Adapter.settings(Decoding(num_beams=4))
+
+
+def test_2025_finetune_is_refused_with_the_reason(harness_env, capsys):
+    from harness.cli import main
+
+    assert main(["finetune", "moondream2025", "--preset", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "prefix-LM attention" in err and "730" in err and "Traceback" not in err
+
+
+def test_base_and_finetuned_decode_alike():
+    from harness.plan import bench_specs
+
+    specs = bench_specs(["moondream"], ["base", "finetuned"], preset_name="smoke", adapter_ids={"moondream": "x"})
+    assert specs[0].decoding == specs[1].decoding and specs[0].decoding["num_beams"] == 1
+    study = bench_specs(["moondream"], ["base", "study"])  # real run: the study variant decodes alike too
+    assert study[0].decoding == study[1].decoding
+    assert study[1].adapter_id == "krowiemlekommm/PJN_moondream"
