@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.plan import Paths, bench_specs, finetune_spec
@@ -91,7 +92,55 @@ class _LocalRunner:
         return execute_run(spec, paths)
 
 
+class _DockerRunner:
+    """Each fine-tune and run in its model's pinned image; results land in the host's folders."""
+
+    def _run(self, model: str, argv: list[str], paths: Paths, extra_volumes: dict | None = None) -> None:
+        from harness.runners.docker import image_for, run_in_image, standard_volumes
+
+        card = load_model(model)
+        image = image_for(model, name=card.image or None)
+        # A cache per image: twins are saved by that image's own library versions.
+        volumes = standard_volumes(results=paths.results.resolve(), checkpoints=paths.checkpoints.resolve(),
+                                   cache=(paths.cache / f"container-{model}").resolve())
+        volumes.update(extra_volumes or {})
+        log(f"{model}: running `harness {' '.join(argv)}` in {image}")
+        run_in_image(image, argv, volumes=volumes, on_log=lambda line: log(f"  [{model}] {line}")).check()
+
+    @staticmethod
+    def _common(preset: str | None, seed: int, device: str, dtype: str, dataset: str) -> tuple[list[str], dict]:
+        argv = ["--seed", str(seed), "--device", device, "--dtype", dtype]
+        argv += ["--preset", preset] if preset else []
+        volumes = {}
+        if not dataset.startswith("synthetic:") and Path(dataset).exists():
+            # Mounted at the same absolute path, so the container plans the same dataset string.
+            argv += ["--dataset", str(Path(dataset).resolve())]
+            volumes[str(Path(dataset).resolve())] = str(Path(dataset).resolve()) + ":ro"
+        elif not dataset.startswith("synthetic:"):
+            argv += ["--dataset", dataset]
+        return argv, volumes
+
+    def finetune(self, fspec, paths: Paths):
+        common, volumes = self._common(fspec.preset, fspec.seed, fspec.device, fspec.dtype, fspec.dataset)
+        self._run(fspec.model, ["finetune", fspec.model, *common], paths, volumes)
+
+    def run(self, spec, paths: Paths):
+        from harness.store import RunStore, read_json
+
+        store = RunStore(paths.results, spec)
+        if store.is_finished():
+            log(f"{spec.run_id}: already finished, skipped")
+            return read_json(store.result_path)
+        common, volumes = self._common(spec.preset, spec.seed, spec.device, spec.dtype, spec.dataset)
+        argv = ["bench", "--model", spec.model, "--variant", spec.variant, "--batch-size", str(spec.batch_size),
+                "--split", spec.split, "--no-finetune", "--no-leaderboard", *common]
+        argv += ["--limit", str(spec.limit)] if spec.limit else []
+        argv += ["--merge-adapter"] if spec.merge_adapter else []
+        self._run(spec.model, argv, paths, volumes)
+        return read_json(store.result_path) if store.result_path.exists() else None
+
+
 def _runner(name: str):
-    if name == "local":
-        return _LocalRunner()
-    raise HarnessError(f"runner '{name}' is not available yet")
+    if name == "docker":
+        return _DockerRunner()
+    return _LocalRunner()
