@@ -24,11 +24,16 @@ PROMPT_TEXT = ["Question:", "Answer:", "Answer the question using a single word 
 
 
 def _tokenizer(corpus_extra: list[str]):
-    from transformers import GPT2Tokenizer
+    # Built from a `tokenizers` object: the one constructor that transformers 4.49 (the moondream
+    # image) and 5.x (the host) share; GPT2Tokenizer(vocab=, merges=) exists in 5.x only.
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
 
     vocab, merges = train_byte_bpe(list(SYNTH_VOCAB_TEXT) + PROMPT_TEXT + corpus_extra, vocab_size=600)
-    tok = GPT2Tokenizer(vocab=vocab, merges=merges, unk_token="<|endoftext|>", bos_token="<|endoftext|>",
-                        eos_token="<|endoftext|>")
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend)
     tok.add_tokens(["<|endoftext|>"], special_tokens=True)
     tok.bos_token = tok.eos_token = tok.unk_token = "<|endoftext|>"
     return tok
