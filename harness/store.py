@@ -27,6 +27,7 @@ def write_json_atomic(path: Path, obj) -> None:
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results on a shared mount must stay readable
     os.replace(tmp, path)
 
 
