@@ -235,7 +235,9 @@ for m in "${MODELS[@]}"; do
         failed+=("$m")
         continue
     fi
-    adapter=$(find "$HARNESS_HOST_CHECKPOINTS/$m" -name 'adapter_config.json' 2>/dev/null | head -1)
+    # LoRA fine-tunes write a PEFT adapter; moondream's full fine-tune writes a whole model.
+    adapter=$(find "$HARNESS_HOST_CHECKPOINTS/$m/adapter" \( -name adapter_config.json -o -name config.json \) \
+        2>/dev/null | head -1)
     if [[ -z $adapter || ! -f $HARNESS_HOST_CHECKPOINTS/$m/training.json ]]; then
         say "finetune-$m finished but left no adapter in checkpoints/$m"
         failed+=("$m")
@@ -253,19 +255,27 @@ bench_log=$WORK/bench.log
     --results "$HARNESS_HOST_RESULTS" --checkpoints "$HARNESS_HOST_CHECKPOINTS" \
     --leaderboard "$WORK/leaderboard/LEADERBOARD.md" >"$bench_log" 2>&1
 rc=$?
-if (( rc != 0 )) && grep -q "runner 'docker' is not available" "$bench_log"; then
-    say "bench: skipped (--runner docker is not wired into harness bench yet)"
+(( rc == 0 )) || { tail -n 30 "$bench_log"; FAILURES+=("harness bench --runner docker exited with $rc"); }
+n_results=$(find "$HARNESS_HOST_RESULTS" -name result.json | wc -l)
+n_cards=$(find models -name '*.yaml' | wc -l)
+say "bench: $n_results result.json for $n_cards model cards"
+(( n_results >= n_cards )) || FAILURES+=("bench wrote $n_results result.json files for $n_cards model cards")
+# The same rows the local runner produces: base for every card, finetuned where the card supports it.
+"$PYTHON" - "$HARNESS_HOST_RESULTS" <<'PY' || FAILURES+=("docker bench rows differ from the local runner's")
+import json, sys
+from pathlib import Path
+from harness.registry import list_models
+got = {(r["spec"]["model"], r["spec"]["variant"]) for r in
+       (json.loads(p.read_text()) for p in Path(sys.argv[1]).glob("*/result.json"))}
+want = {(c.name, "base") for c in list_models()}
+want |= {(c.name, "finetuned") for c in list_models() if c.supports.get("finetune") != []}
+print("docker-ci: bench rows", "match" if got == want else f"differ: missing {want - got}, extra {got - want}")
+sys.exit(got != want)
+PY
+if [[ -s $WORK/leaderboard/LEADERBOARD.md ]]; then
+    say "bench: leaderboard $(wc -l <"$WORK/leaderboard/LEADERBOARD.md") lines"
 else
-    (( rc == 0 )) || { tail -n 30 "$bench_log"; FAILURES+=("harness bench --runner docker exited with $rc"); }
-    n_results=$(find "$HARNESS_HOST_RESULTS" -name result.json | wc -l)
-    n_cards=$(find models -name '*.yaml' | wc -l)
-    say "bench: $n_results result.json for $n_cards model cards"
-    (( n_results >= n_cards )) || FAILURES+=("bench wrote $n_results result.json files for $n_cards model cards")
-    if [[ -s $WORK/leaderboard/LEADERBOARD.md ]]; then
-        say "bench: leaderboard $(wc -l <"$WORK/leaderboard/LEADERBOARD.md") lines"
-    else
-        FAILURES+=("bench wrote no leaderboard")
-    fi
+    FAILURES+=("bench wrote no leaderboard")
 fi
 phase_end
 
