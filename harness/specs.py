@@ -116,8 +116,27 @@ class Preset:
     source_file: str = ""
 
 
+class _HashedSpec:
+    """Serialisation and the identity hash, shared by the specs that name their outputs.
+
+    No file locations go into a spec: the same run in a container and on the host is the same run.
+    """
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(_HashedSpec):
     """One benchmark run: a model variant on a data split with fixed settings.
 
     Everything that changes the numbers is in here, so its hash names the run and lets
@@ -154,15 +173,7 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSpec:
-        data = dict(data)
-        data["metrics"] = tuple(data.get("metrics", ()))
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @property
-    def config_hash(self) -> str:
-        # No file locations in here: the same run in a container and on the host is the same run.
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
+        return super().from_dict({**data, "metrics": tuple(data.get("metrics", ()))})
 
     @property
     def run_id(self) -> str:
@@ -170,7 +181,7 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class FinetuneSpec:
+class FinetuneSpec(_HashedSpec):
     """One fine-tune: a model, its training data and the fully merged recipe."""
 
     model: str
@@ -186,18 +197,6 @@ class FinetuneSpec:
     seed: int
     preset: str | None
     schema_version: int = SCHEMA_VERSION
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FinetuneSpec:
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    @property
-    def config_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
 
     @property
     def adapter_id(self) -> str:
