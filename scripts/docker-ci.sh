@@ -207,7 +207,8 @@ else
     # The model images only add a venv to the base: build them side by side (mostly unzipping and I/O).
     pids=()
     for m in moondream smolvlm qwen2vl; do
-        build "harness-$m" "docker/$m/Dockerfile" --build-arg "BASE_IMAGE=harness-base:$TAG" \
+        build "harness-$m" docker/model.Dockerfile --build-arg "MODEL=$m" \
+            --build-arg "BASE_IMAGE=harness-base:$TAG" \
             --build-arg "HARNESS_VERSION=$TAG" &
         pids+=($!)
     done

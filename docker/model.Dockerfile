@@ -1,12 +1,14 @@
-# SmolVLM-Base image: the harness on transformers 5.24.0 + peft 0.21.2 (requirements.lock).
+# One image per model, all from this file: the model's pinned set is docker/<MODEL>/requirements.lock
+# (moondream: transformers 4.49.0 + peft 0.14.0; smolvlm and qwen2vl: transformers 5.24.0 + peft 0.21.2).
 #
-#   docker compose build bench-smolvlm        (after `docker compose build base`)
-#
-# The three model Dockerfiles differ only in the model name (tests/docker checks this).
+#   docker compose build bench-qwen2vl        (after `docker compose build base`; compose passes MODEL)
+#   docker build -f docker/model.Dockerfile --build-arg MODEL=qwen2vl -t harness-qwen2vl:0.1.0 .
+ARG MODEL
 ARG BASE_IMAGE=harness-base:0.1.0
 
 # ---------------------------------------------------------------- builder: pip over TLS, thrown away
 FROM ${BASE_IMAGE} AS builder
+ARG MODEL
 ARG PIP_VERSION=26.0.1
 # As in docker/base/Dockerfile: pip reads these; recorded in this discarded stage only.
 ARG PIP_FIND_LINKS
@@ -30,7 +32,7 @@ RUN find /tmp/certs -name '*.crt' -exec cp {} /usr/local/share/ca-certificates/ 
 # image then ships only what this model adds, and never a second copy of torch. A package the
 # lock pins differently from the base lands here and shadows the base's copy (this venv's
 # site-packages comes first on sys.path).
-COPY docker/smolvlm/requirements.lock /tmp/build/requirements.lock
+COPY docker/${MODEL}/requirements.lock /tmp/build/requirements.lock
 RUN python -m venv /opt/model-venv \
     && purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; } \
     && purelib /opt/venv/bin/python > "$(purelib /opt/model-venv/bin/python)/_harness_base_venv.pth" \
@@ -43,19 +45,20 @@ RUN /opt/model-venv/bin/pip install --no-deps --no-build-isolation /tmp/src \
 
 # ---------------------------------------------------------------- the image
 FROM ${BASE_IMAGE}
+ARG MODEL
 ARG HARNESS_VERSION=0.1.0
 COPY --from=builder /opt/model-venv /opt/model-venv
 COPY models /opt/harness/models
 COPY benchmarks /opt/harness/benchmarks
 COPY presets /opt/harness/presets
-COPY docker/smolvlm/requirements.lock /opt/harness/requirements.lock
-LABEL org.opencontainers.image.title="harness-smolvlm" \
+COPY docker/${MODEL}/requirements.lock /opt/harness/requirements.lock
+LABEL org.opencontainers.image.title="harness-${MODEL}" \
       org.opencontainers.image.version="${HARNESS_VERSION}" \
-      harness.model="smolvlm"
+      harness.model="${MODEL}"
 ENV VIRTUAL_ENV=/opt/model-venv \
     PATH=/opt/model-venv/bin:${PATH} \
     HARNESS_CONFIG_DIR=/opt/harness \
-    HARNESS_MODEL=smolvlm
+    HARNESS_MODEL=${MODEL}
 WORKDIR /opt/harness
 ENTRYPOINT ["harness"]
 CMD ["--help"]
