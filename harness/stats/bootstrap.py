@@ -92,19 +92,7 @@ def bootstrap_ci(
         replicates = np.asarray(
             _indexed_replicates(lambda idx: np.median(array[idx]), layout, rng, n_resamples), dtype=float
         )
-    low, high = _interval(replicates, confidence)
-    return CI(
-        estimate=estimate,
-        low=low,
-        high=high,
-        n_resamples=n_resamples,
-        confidence=confidence,
-        method=_method("percentile bootstrap", layout, cluster_label),
-        statistic=statistic,
-        seed=seed,
-        n=len(array),
-        n_clusters=layout.n_units if layout.clustered else None,
-    )
+    return _ci(estimate, replicates, layout, statistic, n_resamples, confidence, seed, cluster_label)
 
 
 def bootstrap_ci_corpus(
@@ -127,19 +115,7 @@ def bootstrap_ci_corpus(
     rng = np.random.default_rng(seed)
     estimate = float(compute(np.arange(n)))
     replicates = np.asarray(_indexed_replicates(compute, layout, rng, n_resamples), dtype=float)
-    low, high = _interval(replicates, confidence)
-    return CI(
-        estimate=estimate,
-        low=low,
-        high=high,
-        n_resamples=n_resamples,
-        confidence=confidence,
-        method=_method("percentile bootstrap", layout, cluster_label),
-        statistic="corpus",
-        seed=seed,
-        n=n,
-        n_clusters=layout.n_units if layout.clustered else None,
-    )
+    return _ci(estimate, replicates, layout, "corpus", n_resamples, confidence, seed, cluster_label)
 
 
 _PAIRED_METHOD = (
@@ -171,21 +147,8 @@ def paired_bootstrap(
     differences = b_values - a_values
     delta = float(differences.mean())
     replicates = _mean_replicates(differences, layout, rng, n_resamples)
-    low, high = _interval(replicates, confidence)
-    return PairedTest(
-        method=_method(_PAIRED_METHOD, layout, cluster_label),
-        estimate_a=float(a_values.mean()),
-        estimate_b=float(b_values.mean()),
-        delta=delta,
-        p_value=_centered_p_value(replicates, delta),
-        n=len(a_values),
-        low=low,
-        high=high,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        seed=seed,
-        n_clusters=layout.n_units if layout.clustered else None,
-    )
+    return _paired(float(a_values.mean()), float(b_values.mean()), delta, replicates, layout, n_resamples,
+                   confidence, seed, cluster_label)
 
 
 def paired_bootstrap_corpus(
@@ -206,14 +169,36 @@ def paired_bootstrap_corpus(
     delta = value_b - value_a
     pairs = _indexed_replicates(compute, layout, rng, n_resamples)
     replicates = np.asarray([float(vb) - float(va) for va, vb in pairs], dtype=float)
+    return _paired(value_a, value_b, delta, replicates, layout, n_resamples, confidence, seed, cluster_label)
+
+
+def _ci(estimate: float, replicates: np.ndarray, layout, statistic: str, n_resamples: int, confidence: float,
+        seed: int, cluster_label: str) -> CI:
+    low, high = _interval(replicates, confidence)
+    return CI(
+        estimate=estimate,
+        low=low,
+        high=high,
+        n_resamples=n_resamples,
+        confidence=confidence,
+        method=_method("percentile bootstrap", layout, cluster_label),
+        statistic=statistic,
+        seed=seed,
+        n=layout.n,
+        n_clusters=layout.n_units if layout.clustered else None,
+    )
+
+
+def _paired(estimate_a: float, estimate_b: float, delta: float, replicates: np.ndarray, layout, n_resamples: int,
+            confidence: float, seed: int, cluster_label: str) -> PairedTest:
     low, high = _interval(replicates, confidence)
     return PairedTest(
         method=_method(_PAIRED_METHOD, layout, cluster_label),
-        estimate_a=value_a,
-        estimate_b=value_b,
+        estimate_a=estimate_a,
+        estimate_b=estimate_b,
         delta=delta,
         p_value=_centered_p_value(replicates, delta),
-        n=n,
+        n=layout.n,
         low=low,
         high=high,
         confidence=confidence,
