@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from harness.adapters.twins.common import give_head_trained_scale, train_byte_bpe
+from harness.adapters.twins.common import TOY_TEXT_SIZE, give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
 __all__ = ["build_twin", "build_twin_2025"]
@@ -64,10 +64,7 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
         config = config_module.MoondreamConfig(
             text_config={
                 "vocab_size": len(tok),
-                "hidden_size": 64,
-                "intermediate_size": 128,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 4,
+                **TOY_TEXT_SIZE,
                 "max_position_embeddings": 512,
                 "partial_rotary_factor": 0.5,
                 "bos_token_id": eos,

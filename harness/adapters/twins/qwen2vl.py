@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.adapters.twins.common import give_head_trained_scale, train_byte_bpe
+from harness.adapters.twins.common import TOY_TEXT_SIZE, give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
 __all__ = ["CHAT_TEMPLATE", "build_twin"]
@@ -53,10 +53,7 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     config = Qwen2VLConfig(
         text_config={
             "vocab_size": len(tok),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **TOY_TEXT_SIZE,
             "num_key_value_heads": 2,
             "max_position_embeddings": 4096,
             # head_dim 16: the three M-RoPE sections (time, height, width) must sum to head_dim / 2.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.adapters.twins.common import give_head_trained_scale, train_byte_bpe
+from harness.adapters.twins.common import TOY_TEXT_SIZE, give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
 __all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "TILE", "build_twin"]
@@ -71,10 +71,7 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
         text_config={
             "model_type": "llama",
             "vocab_size": len(tok),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
+            **TOY_TEXT_SIZE,
             "num_key_value_heads": 2,
             "max_position_embeddings": 1024,
             "bos_token_id": ids("<|im_start|>"),
