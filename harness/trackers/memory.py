@@ -18,9 +18,23 @@ from __future__ import annotations
 import os
 import threading
 
-__all__ = ["MemoryTracker"]
+__all__ = ["PEAK_KEYS", "MemoryTracker", "peak_memory"]
 
 MB = 1024 * 1024
+# The figure that stands for "peak memory" when one number is shown, most specific first: the tensors
+# the model needed (allocator), else the whole device (NVML), else the process on the CPU (RSS).
+PEAK_KEYS = ("torch_max_allocated_mb", "nvml_peak_used_mb", "rss_peak_mb")
+
+
+def peak_memory(memory: dict | None) -> tuple[str | None, float | None]:
+    """(key, MB) of the first available figure in PEAK_KEYS; (None, None) when none was measured.
+
+    The one rule for every table and comparison, so two numbers side by side always name the same thing.
+    """
+    for key in PEAK_KEYS:
+        if (memory or {}).get(key) is not None:
+            return key, float(memory[key])
+    return None, None
 
 
 _PROCESS = None
