@@ -6,6 +6,7 @@ behind the same few methods, so the bench loop and the fine-tune recipe are writ
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,6 +218,9 @@ class ProcessorAdapter(ModelAdapter):
     """Shared code for models driven by an HF processor and `generate` (Qwen2-VL, Idefics3)."""
 
     model_class = "AutoModelForImageTextToText"
+    # Regex -> replacement on adapter-file keys (peft applies it after stripping `base_model.model.`):
+    # adapters saved under an older module layout of the family's model class.
+    adapter_key_mapping: dict[str, str] = {}
 
     # Subclasses: prompt text (with the generation prompt) and the text that follows it in training.
     def prompt_text(self, example, prompt_suffix: str) -> str:
@@ -237,12 +241,13 @@ class ProcessorAdapter(ModelAdapter):
 
         req = self.request
         common = {"revision": req.revision, "token": req.token, "trust_remote_code": self.card.trust_remote_code}
-        self.processor = transformers.AutoProcessor.from_pretrained(req.source, **common, **req.processor_kwargs)
+        # A deep copy: some image processors write the hub file's values into a passed `size` dict.
+        self.processor = transformers.AutoProcessor.from_pretrained(
+            req.source, **common, **copy.deepcopy(req.processor_kwargs)
+        )
         self.tokenizer = self.processor.tokenizer
         model_cls = getattr(transformers, self.model_class)
-        kwargs: dict[str, Any] = {"dtype": torch_dtype(req.dtype)}
-        if req.quantization == "nf4":
-            kwargs["quantization_config"] = _nf4_config(req.dtype, req.device)
+        kwargs = model_load_kwargs(req)
         if req.adapter_kind == "full" and (req.adapter_path or req.adapter_source):
             source, revision = req.adapter_path or req.adapter_source, req.adapter_revision
         else:
@@ -251,13 +256,29 @@ class ProcessorAdapter(ModelAdapter):
         if req.quantization != "nf4":
             model = model.to(req.device)
         if req.adapter_kind == "adapter" and (req.adapter_path or req.adapter_source):
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(
-                model, req.adapter_path or req.adapter_source, revision=req.adapter_revision, token=req.token
-            )
+            model = self._load_peft_adapter(model, req.adapter_path or req.adapter_source)
         model.eval()
         self.model = model
+
+    def _load_peft_adapter(self, model, source: str):
+        """Wrap `model` with the PEFT adapter at `source`; every key of the file must land on the model.
+
+        `PeftModel.from_pretrained` only warns about missing keys and keeps LoRA at its initial value
+        (B = 0: the base model, scored as the fine-tune). It also drops the unexpected keys, so the
+        wrapper is built here and `load_adapter`'s result is checked.
+        """
+        from peft import MODEL_TYPE_TO_PEFT_MODEL_MAPPING, PeftConfig, PeftModel
+
+        req = self.request
+        hub = {"revision": req.adapter_revision, "token": req.token}
+        config = PeftConfig.from_pretrained(source, **hub)
+        config.inference_mode = True
+        wrapped = MODEL_TYPE_TO_PEFT_MODEL_MAPPING.get(config.task_type, PeftModel)(model, config)
+        # peft's own default mapping, then the family's mapping from older module layouts.
+        key_mapping = {**getattr(model, "_checkpoint_conversion_mapping", {}), **self.adapter_key_mapping}
+        result = wrapped.load_adapter(source, "default", key_mapping=key_mapping or None, **hub)
+        _check_adapter_keys(self.card.name, source, result)
+        return wrapped
 
     def _batch(self, texts: list[str], examples: list, padding_side: str) -> dict:
         # Idefics3's processor ignores padding_side: set it on the tokenizer (shared/MODELS.md).
@@ -310,6 +331,33 @@ class ProcessorAdapter(ModelAdapter):
             batch["input_ids"], batch["attention_mask"], suffixes, self.image_token_ids(), [ex.id for ex in examples]
         )
         return dict(batch)
+
+
+def _check_adapter_keys(model_name: str, source: str, result, shown: int = 3) -> None:
+    """One-line error if the adapter file and the model disagree on any key (names the first few)."""
+    # peft inserts the adapter name into each key; show them as the file spells them.
+    missing = [k.replace(".default.", ".") for k in result.missing_keys]
+    unexpected = [k.replace(".default.", ".") for k in result.unexpected_keys]
+    if not missing and not unexpected:
+        return
+    parts = [f"{len(keys)} {what} (e.g. {', '.join(keys[:shown])})"
+             for what, keys in (("missing key(s)", missing), ("unexpected key(s)", unexpected)) if keys]
+    raise HarnessError(f"{model_name}: adapter {source} does not fit the model: {'; '.join(parts)}; "
+                       "it was saved for another model or module layout")
+
+
+def model_load_kwargs(req: LoadRequest) -> dict[str, Any]:
+    """`from_pretrained` kwargs for the weights' dtype, quantisation and placement.
+
+    A 4-bit model is placed while it loads and cannot be moved afterwards, so it gets
+    device_map={"": device}: without it bitsandbytes quantises onto the current CUDA device (cuda:0)
+    while the inputs go to `req.device` (e.g. cuda:1). Other models load on the CPU, then move.
+    """
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(req.dtype)}
+    if req.quantization == "nf4":
+        kwargs["quantization_config"] = _nf4_config(req.dtype, req.device)
+        kwargs["device_map"] = {"": str(req.device)}
+    return kwargs
 
 
 def _nf4_config(dtype: str, device: str):

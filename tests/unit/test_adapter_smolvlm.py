@@ -106,3 +106,29 @@ def test_base_and_finetuned_decode_alike():
         assert {s.variant for s in specs} == {"base", "finetuned"}
         assert len({str(sorted(s.decoding.items())) for s in specs}) == 1
         assert specs[0].decoding["do_sample"] is False and specs[0].decoding["num_beams"] == 1
+
+
+def test_adapter_with_an_unexpected_key_fails_naming_it(harness_cache, tmp_path):
+    """The strict adapter-key check covers SmolVLM too: peft alone drops unknown keys without a word."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file, save_file
+
+    from harness.adapters import open_adapter
+    from harness.errors import HarnessError
+
+    def load(**kwargs):
+        return open_adapter("smolvlm", "twin:smolvlm", None, dtype="float32", device="cpu",
+                            cache=Path(harness_cache), **kwargs)
+
+    base = load()
+    get_peft_model(base.model, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(
+        tmp_path / "lora")
+    assert type(load(adapter_path=str(tmp_path / "lora")).model).__name__.startswith("PeftModel")
+    path = tmp_path / "lora" / "adapter_model.safetensors"
+    state = load_file(path)
+    key = next(k for k in state if k.endswith("q_proj.lora_A.weight"))
+    state[key.replace("q_proj", "k_proj")] = state[key].clone()  # a module the adapter's config never targets
+    save_file(state, path, metadata={"format": "pt"})
+    with pytest.raises(HarnessError, match=r"^smolvlm: adapter .* 1 unexpected key\(s\) \(e\.g\. .*k_proj\.lora_A"
+                                           r"\.weight\)[^\n]*$"):
+        load(adapter_path=str(tmp_path / "lora"))

@@ -13,7 +13,7 @@ from harness.specs import ModelCard
 __all__ = ["cache_dir", "ensure_twin"]
 
 # Bump to rebuild cached twins when a builder changes.
-TWIN_VERSION = "3"
+TWIN_VERSION = "4"
 
 
 def cache_dir() -> Path:

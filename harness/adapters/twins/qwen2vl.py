@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from harness.adapters.twins.common import TOY_TEXT_SIZE, give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
-__all__ = ["CHAT_TEMPLATE", "build_twin"]
+__all__ = ["CHAT_TEMPLATE", "LEGACY_PIXELS", "build_twin", "to_legacy_adapter_keys"]
 
 # The chat template of Qwen/Qwen2-VL-2B-Instruct (default system message injected when absent).
 CHAT_TEMPLATE = (
@@ -24,12 +26,19 @@ CHAT_TEMPLATE = (
     "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# The hub's preprocessor_config.json spells its bounds in the legacy keys; transformers 5 applies them
+# after any `size` override. Hub: 3136 / 12845056; the twin's minimum is below the twin card's (3136),
+# so a lost lower bound shows as well as a lost upper one.
+LEGACY_PIXELS = {"min_pixels": 28 * 28, "max_pixels": 12845056}
+# The hub's generation_config.json: it samples, and ends on both <|im_end|> and <|endoftext|>.
+HUB_SAMPLING = {"do_sample": True, "top_k": 1, "top_p": 0.001, "temperature": 0.1, "repetition_penalty": 1.05}
 SPECIAL_TOKENS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 
 
 def build_twin(out_dir: Path, seed: int = 0) -> None:
     import torch
     from transformers import (
+        GenerationConfig,
         Qwen2Tokenizer,
         Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
@@ -43,8 +52,9 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     tok = Qwen2Tokenizer(vocab=vocab, merges=merges, unk_token=None)
     tok.add_tokens(["<|endoftext|>"], special_tokens=True)
     tok.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS})
+    tok.eos_token = "<|im_end|>"  # as the Instruct release's tokenizer_config.json; pad stays <|endoftext|>
     processor = Qwen2VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 224 * 224}),
+        image_processor=Qwen2VLImageProcessor(),
         tokenizer=tok,
         video_processor=Qwen2VLVideoProcessor(),
         chat_template=CHAT_TEMPLATE,
@@ -81,5 +91,43 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config)
     give_head_trained_scale(model)
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids("<|endoftext|>"), pad_token_id=ids("<|endoftext|>"),
+        eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")], **HUB_SAMPLING,
+    )
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
+    _write_legacy_processor_files(Path(out_dir))
+
+
+def _write_legacy_processor_files(out_dir: Path) -> None:
+    """Lay the processor out as the hub repo does: a flat preprocessor_config.json with legacy bounds.
+
+    The hub has no processor_config.json (5.x writes one, nesting the image and video processors), so
+    transformers 5 builds the image and video processors from preprocessor_config.json.
+    """
+    nested = json.loads((out_dir / "processor_config.json").read_text())
+    image = nested["image_processor"]
+    image.pop("size", None)
+    image.update(LEGACY_PIXELS, processor_class=nested.get("processor_class", "Qwen2VLProcessor"))
+    (out_dir / "preprocessor_config.json").write_text(json.dumps(image, indent=2) + "\n")
+    (out_dir / "processor_config.json").unlink()
+
+
+# transformers >= 4.52 layout -> the layout the study's adapter file has (trained with < 4.52).
+_LEGACY_KEYS = ((re.compile(r"^base_model\.model\.model\.language_model\."), "base_model.model.model."),
+                (re.compile(r"^base_model\.model\.model\.visual\."), "base_model.model.visual."))
+
+
+def to_legacy_adapter_keys(adapter_dir: Path) -> None:
+    """Rewrite a saved PEFT adapter's keys in place into the < 4.52 layout (`model.layers.*`, `visual.*`)."""
+    from safetensors.torch import load_file, save_file
+
+    path = Path(adapter_dir) / "adapter_model.safetensors"
+    state = load_file(path)
+    renamed = {}
+    for key, value in state.items():
+        for pattern, repl in _LEGACY_KEYS:
+            key = pattern.sub(repl, key)
+        renamed[key] = value
+    save_file(renamed, path, metadata={"format": "pt"})
