@@ -124,14 +124,39 @@ def build_smolvlm(spec: dict, device: str, dtype, attn: str):
     return model, make, {"eos": 2, "pad": 2}
 
 
+MOONDREAM_SIZES = [(378, 378), (378, 756), (756, 378), (756, 756)]  # (height, width) the 2024 encoder accepts
+
+
+def moondream_size(width: int, height: int) -> tuple[int, int]:
+    """(height, width) the 2024 releases resize an image to before encoding (vision_encoder.py `preprocess`).
+
+    Under 512 px on the longest side: one 378 crop. Otherwise the accepted size whose ratio is closest
+    to the image's, ties broken by the smaller size change. (The release compares size[1] / size[0],
+    i.e. width / height of an (h, w) size, with width / height.) An 850x600 chart ties 1:1 with
+    378x378 and is closer in size to 756x756: 4 crops.
+    """
+    if max(width, height) < 512:
+        return MOONDREAM_SIZES[0]
+    ratio = width / height
+    return min(MOONDREAM_SIZES, key=lambda hw: (abs(hw[1] / hw[0] - ratio), abs(hw[0] - width) + abs(hw[1] - height)))
+
+
 def build_moondream(spec: dict, device: str, dtype, attn: str):
-    """SigLIP vision tower -> [global | crop] features -> MLP -> Phi, prompt [BOS, image, question]."""
+    """SigLIP vision tower -> [global | crops] features -> MLP -> Phi, prompt [BOS, image, question].
+
+    As the 2024 releases encode an image: resized to `moondream_size`, then one pass of the tower per
+    378 crop plus one for the whole image scaled to 378 (a 756x756 chart: 5 passes); the crops' 27x27
+    feature maps are tiled and scaled back to 27x27, so the text model still sees 729 image positions.
+    """
+    import numpy as np
     import torch
+    import torch.nn.functional as F
     from torch import nn
     from transformers import PhiConfig, PhiForCausalLM, SiglipVisionConfig, SiglipVisionModel
 
     cfg = spec["config"]
     text_config, vision_config = PhiConfig(**cfg["text_config"]), SiglipVisionConfig(**cfg["vision_config"])
+    crop, grid = vision_config.image_size, vision_config.image_size // vision_config.patch_size
 
     class MoondreamLike(nn.Module):
         def __init__(self):
@@ -142,11 +167,25 @@ def build_moondream(spec: dict, device: str, dtype, attn: str):
                                             nn.GELU(approximate="tanh"),
                                             nn.Linear(cfg["projection"]["hidden_features"], text_config.hidden_size))
             self.text = PhiForCausalLM._from_config(text_config, attn_implementation=attn, **_kw_dtype(dtype))
+            self.vision_passes = 0  # images through the tower per sample, last encode
 
         def encode(self, pixels):
-            features = self.vision(pixel_values=pixels).last_hidden_state
-            # Charts under the crop size: the release's crop features equal the global ones.
-            return self.projection(torch.cat([features, features], dim=-1))
+            batch, _, height, width = pixels.shape
+            rows, cols = height // crop, width // crop
+            whole = pixels if rows == cols == 1 else F.interpolate(pixels, size=(crop, crop), mode="bilinear")
+            crops = [] if rows == cols == 1 else [pixels[:, :, r * crop:(r + 1) * crop, c * crop:(c + 1) * crop]
+                                                  for r in range(rows) for c in range(cols)]
+            # One tower call over every image, as the release batches global images and crops together.
+            features = self.vision(pixel_values=torch.cat([whole, *crops])).last_hidden_state
+            self.vision_passes = features.shape[0] // batch
+            dim = features.shape[-1]
+            whole_features = features[:batch]
+            if not crops:  # the release's crop features equal the global ones then
+                return self.projection(torch.cat([whole_features, whole_features], dim=-1))
+            maps = features[batch:].view(rows, cols, batch, grid, grid, dim).permute(2, 5, 0, 3, 1, 4)
+            tiled = maps.reshape(batch, dim, rows * grid, cols * grid)
+            crop_features = F.interpolate(tiled, size=(grid, grid), mode="bilinear").flatten(2).transpose(1, 2)
+            return self.projection(torch.cat([whole_features, crop_features], dim=-1))
 
         def generate(self, pixel_values, input_ids, **kwargs):
             embed = self.text.get_input_embeddings()
@@ -158,15 +197,19 @@ def build_moondream(spec: dict, device: str, dtype, attn: str):
 
     with torch.device(device):
         model = MoondreamLike().to(dtype)
-    n_image = (vision_config.image_size // vision_config.patch_size) ** 2
+    inp = spec["inputs"]
+    height, width = moondream_size(inp["image_width"], inp["image_height"])
+    image = chart(inp["image_width"], inp["image_height"]).resize((width, height), resample=3)  # bicubic
+    # The release normalises with mean = std = 0.5.
+    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1.0
     gen = torch.Generator().manual_seed(0)
 
     def make(batch: int) -> dict:
-        row = [text_config.bos_token_id] + _text(spec["inputs"]["question_tokens"], gen)
-        size = vision_config.image_size
+        row = [text_config.bos_token_id] + _text(inp["question_tokens"], gen)
         return {"input_ids": torch.tensor([row] * batch, device=device),
-                "pixel_values": torch.randn(batch, 3, size, size, generator=gen).to(device, dtype),
-                "_image_tokens": n_image, "_prompt_tokens": len(row) + n_image}
+                "pixel_values": pixels.expand(batch, -1, -1, -1).to(device, dtype),
+                "_image_tokens": grid**2, "_prompt_tokens": len(row) + grid**2,
+                "_vision_image": f"{width}x{height}"}
 
     return model, make, {"eos": text_config.eos_token_id, "pad": text_config.eos_token_id}
 
@@ -183,6 +226,7 @@ def measure(model, make, ids: dict, batch: int, new_tokens: int, repeats: int, d
 
     inputs = make(batch)
     image_tokens, prompt_tokens = inputs.pop("_image_tokens"), inputs.pop("_prompt_tokens")
+    vision_image = inputs.pop("_vision_image", None)
     settings = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False, "num_beams": 1,
                 "eos_token_id": ids["eos"], "pad_token_id": ids["pad"]}
 
@@ -191,6 +235,7 @@ def measure(model, make, ids: dict, batch: int, new_tokens: int, repeats: int, d
             return model.generate(**inputs, **settings, stopping_criteria=[timer] if timer else None)
 
     once()  # warm-up: kernel selection, caches
+    vision = {} if vision_image is None else {"vision_image": vision_image, "vision_passes": model.vision_passes}
     prefill, per_token, total = [], [], []
     with MemoryTracker(device) as memory:
         for _ in range(repeats):
@@ -211,7 +256,7 @@ def measure(model, make, ids: dict, batch: int, new_tokens: int, repeats: int, d
         "prefill_ms": statistics.median(prefill), "decode_ms_per_token": statistics.median(per_token),
         "generate_ms": gen_ms, "generated_tokens_per_s": batch * new_tokens / (gen_ms / 1000.0),
         "samples_per_s": batch / (gen_ms / 1000.0), "prefill_ms_all": prefill, "decode_ms_per_token_all": per_token,
-        "memory": mem, "clock": timer.clock,
+        "memory": mem, "clock": timer.clock, **vision,
     }
 
 
@@ -264,8 +309,10 @@ def main() -> None:
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             row = measure(model, make, ids, batch, args.new_tokens, args.repeats, device)
             rows.append(row)
-            print(f"  batch {batch:>2}: {row['image_tokens']} image / {row['prompt_tokens']} prompt tokens per sample, "
-                  f"prefill {row['prefill_ms']:8.1f} ms, decode {row['decode_ms_per_token']:7.2f} ms/token, "
+            passes = f" ({row['vision_image']}, {row['vision_passes']} vision passes)" if "vision_passes" in row else ""
+            print(f"  batch {batch:>2}: {row['image_tokens']} image{passes} / {row['prompt_tokens']} prompt "
+                  f"tokens per sample, prefill {row['prefill_ms']:8.1f} ms, "
+                  f"decode {row['decode_ms_per_token']:7.2f} ms/token, "
                   f"{row['generated_tokens_per_s']:8.1f} tokens/s, "
                   f"{row['samples_per_s']:6.2f} samples/s | {fmt_mem(row['memory'])}")
         figures["models"][name] = {"parameters": params, "weights_mb": weights_mb, "runs": rows}

@@ -1,8 +1,9 @@
 """Moondream2, 2025 revision family (remote code `HfMoondream`): benchmark only, one sample at a time.
 
 `HfMoondream.query` samples (temperature 0.5) unless told otherwise, so every call passes the run's
-decoding explicitly: `settings={"temperature": 0, "max_tokens": N}` for greedy. There is no batched
-generation: a batch of N runs N queries in a row, and `--batch-size 1` gives the honest latency.
+decoding explicitly: `settings={"temperature": 0, "max_tokens": N, "variant": None}` for greedy.
+There is no batched generation: a batch of N runs N queries in a row, and `--batch-size 1` gives the
+honest latency.
 Fine-tuning is refused: these revisions use prefix-LM attention (BOS + 729 image positions attend
 bidirectionally), which a plain causal-mask training loop would silently get wrong.
 """
@@ -59,8 +60,10 @@ class Moondream2025Adapter(ModelAdapter):
         questions = [ex.query + prompt_suffix for ex in examples]
         template = self.model.model.config.tokenizer.templates["query"]
         n_image = self._image_positions() or 0
+        # As `query` builds it (2025-06 code on): BOS + image, then prefix + question + suffix, and the
+        # suffix appended once more when not reasoning (the 2025-01/04 code appended it once).
         prompt_tokens = [1 + n_image + len(template["prefix"]) + len(self.tokenizer.encode(q).ids)
-                         + len(template["suffix"]) for q in questions]
+                         + 2 * len(template["suffix"]) for q in questions]
         return Prepared(inputs={"images": [ex.image for ex in examples], "questions": questions},
                         prompt_tokens=prompt_tokens, image_tokens=[n_image] * len(examples))
 
@@ -78,7 +81,9 @@ class Moondream2025Adapter(ModelAdapter):
             unsupported.append(f"top_k={decoding.top_k}")
         if unsupported:
             raise HarnessError(f"moondream2025: HfMoondream.query cannot decode with {', '.join(unsupported)}")
-        settings = {"max_tokens": decoding.max_new_tokens, "temperature": 0}
+        # "variant": None (the base weights): the 2025-06 `encode_image(image, settings)` reads
+        # settings["variant"] whenever settings are given, so a dict without it is a KeyError there.
+        settings = {"max_tokens": decoding.max_new_tokens, "temperature": 0, "variant": None}
         if decoding.do_sample:
             settings["temperature"] = decoding.temperature if decoding.temperature is not None else 1.0
             settings["top_p"] = decoding.top_p if decoding.top_p is not None else 1.0

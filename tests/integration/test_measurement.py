@@ -142,3 +142,23 @@ def test_realsize_benchmark_runs_tiny(tmp_path):
             assert run["memory"]["rss_peak_mb"] > 0
     assert figures["models"]["smolvlm"]["runs"][0]["image_tokens"] == 405  # 2x2 tiles + global, 81 each
     assert figures["models"]["moondream"]["runs"][0]["image_tokens"] == 729
+    # An 850x600 chart takes the 2024 encoder's crop path: 756x756, one global + 4 crop passes of the tower.
+    for run in figures["models"]["moondream"]["runs"]:
+        assert (run["vision_image"], run["vision_passes"]) == ("756x756", 5)
+
+
+def test_realsize_moondream_small_chart_is_one_vision_pass():
+    """Under 512 px on the longest side (a 422x359 PJN chart) the 2024 encoder runs the tower once."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "perf" / "realsize.py"
+    module_spec = importlib.util.spec_from_file_location("realsize", script)
+    realsize = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(realsize)
+    import torch
+
+    spec = realsize.load_spec("moondream", tiny=True)
+    spec["inputs"].update(image_width=422, image_height=359)
+    model, make, ids = realsize.build_moondream(spec, "cpu", torch.float32, "sdpa")
+    row = realsize.measure(model.eval(), make, ids, 1, 2, 1, "cpu")
+    assert (row["vision_image"], row["vision_passes"], row["image_tokens"]) == ("378x378", 1, 729)

@@ -99,9 +99,13 @@ class MoondreamModel(nn.Module):
         x = self.vision["block"](x, None)
         return self.vision["proj"](x)
 
-    def encode_image(self, image):
+    def encode_image(self, image, settings=None):
         if isinstance(image, EncodedImage):
             return image
+        # As the release (2025-06 code): any settings dict must carry "variant" (None: the base weights).
+        variant = settings["variant"] if settings is not None else None
+        if variant is not None:
+            raise NotImplementedError("the twin has no LoRA variants")
         with torch.inference_mode():
             bos = self.text["wte"](torch.tensor([[self.config.tokenizer.bos_id]], device=self.device))
             seq = torch.cat([bos, self._run_vision_encoder(image)], dim=1)
@@ -133,6 +137,8 @@ class MoondreamModel(nn.Module):
 
     def _generate_answer(self, prompt_tokens, pos, settings=None):
         settings = settings or {}
+        if settings.get("variant") is not None:
+            raise NotImplementedError("the twin has no LoRA variants")
         max_tokens = settings.get("max_tokens", DEFAULT_MAX_TOKENS)
         temperature = settings.get("temperature", DEFAULT_TEMPERATURE)
         top_p = settings.get("top_p", DEFAULT_TOP_P)
@@ -153,10 +159,11 @@ class MoondreamModel(nn.Module):
             raise ValueError("question must be provided.")
         if image is None or reasoning or spatial_refs:
             raise NotImplementedError("the twin answers questions about an image only")
-        image = self.encode_image(image)
+        image = self.encode_image(image, settings)
         self.load_encoded_image(image)
         template = self.config.tokenizer.templates["query"]
         tokens = template["prefix"] + self.tokenizer.encode(question).ids + template["suffix"]
+        tokens += template["suffix"]  # the release appends the suffix again when not reasoning
         prompt_tokens = torch.tensor([tokens], device=self.device)
         chunks = self._generate_answer(prompt_tokens, image.pos, settings)
         return {"answer": chunks if stream else "".join(chunks)}
