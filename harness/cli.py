@@ -35,6 +35,14 @@ def _add_paths(p: argparse.ArgumentParser, leaderboard: bool = False) -> None:
         p.add_argument("--leaderboard", help="Markdown page to write (default per preset)")
 
 
+def _add_recipe(p: argparse.ArgumentParser) -> None:
+    from harness.specs import DEFAULT_RECIPE
+
+    p.add_argument("--recipe", default=DEFAULT_RECIPE,
+                   help="the card's named fine-tune recipe: official (default) or study (the original study's "
+                        "settings); `harness models` lists them")
+
+
 def _paths(args):
     from harness.plan import resolve_paths
     from harness.registry import load_preset
@@ -52,9 +60,10 @@ def cmd_models(args) -> int:
     rows = [[c.name, c.display_name, c.hub_id, c.revision[:12], c.adapter.split(":")[-1],
              ", ".join(f"{k}{v}" for k, v in c.environment.items()),
              c.twin.get("builder", "–").split(":")[0].rsplit(".", 1)[-1] + " twin" if c.twin else "–",
-             c.study.get("hub_id", "–") if c.study else "–"] for c in list_models()]
+             c.study.get("hub_id", "–") if c.study else "–",
+             ", ".join(c.recipes) if c.recipes else ("official" if c.finetune else "–")] for c in list_models()]
     print(tabulate(rows, headers=["name", "model", "hub id", "revision", "adapter", "pinned environment",
-                                  "offline twin", "study checkpoint"], tablefmt="github"))
+                                  "offline twin", "study checkpoint", "recipes (--recipe)"], tablefmt="github"))
     return 0
 
 
@@ -89,10 +98,10 @@ def cmd_finetune(args) -> int:
     from harness.runners.local import execute_finetune
 
     spec = finetune_spec(args.model, preset_name=_preset(args), dataset=args.dataset, overrides=_overrides(args),
-                         seed=args.seed, device=args.device, dtype=args.dtype)
+                         seed=args.seed, device=args.device, dtype=args.dtype, recipe=args.recipe)
     record = execute_finetune(spec, _paths(args), force=args.force)
-    print(json.dumps({k: record[k] for k in ("adapter_id", "method", "steps", "first_loss", "final_loss",
-                                             "wall_time_s", "samples_per_s")}))
+    print(json.dumps({k: record.get(k) for k in ("adapter_id", "recipe_name", "method", "steps", "first_loss",
+                                                 "final_loss", "wall_time_s", "samples_per_s")}))
     return 0
 
 
@@ -103,7 +112,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from harness.explain import explain_pair, load_run
+    from harness.analysis import explain_pair, load_run
 
     results = _paths(args).results
     result_a, samples_a = load_run(args.run_a, results)
@@ -181,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--force", action="store_true", help="replace an existing fine-tune with another config")
+    _add_recipe(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="benchmark base and fine-tuned variants, then render the leaderboard")
@@ -202,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--merge-adapter", action="store_true",
                    help="fold LoRA adapters into the base weights before timing (recorded as adapter_merged)")
     p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
+    _add_recipe(p)
     p.add_argument("--no-leaderboard", action="store_true")
     p.set_defaults(func=cmd_bench)
 

@@ -9,6 +9,7 @@ from harness.errors import HarnessError
 from harness.plan import Paths, bench_specs, finetune_spec
 from harness.progress import log
 from harness.registry import list_models, load_model
+from harness.specs import DEFAULT_RECIPE
 
 __all__ = ["bench"]
 
@@ -18,7 +19,8 @@ def bench(args, preset: str | None, paths: Paths) -> int:
 
     models = [c.name for c in list_models()] if args.all else args.model
     variants = args.variant or ["base", "finetuned"]
-    runner = _runner(args.runner)
+    recipe = getattr(args, "recipe", None) or DEFAULT_RECIPE
+    runner = _runner(args.runner, recipe)
     adapter_ids: dict[str, str] = {}
     failures: list[str] = []
     if "finetuned" in variants:
@@ -27,14 +29,16 @@ def bench(args, preset: str | None, paths: Paths) -> int:
                 log(f"{model}: benchmark only (its card supports no fine-tune); no fine-tuned variant")
                 continue
             fspec = finetune_spec(model, preset_name=preset, dataset=args.dataset, seed=args.seed,
-                                  device=args.device, dtype=args.dtype)
+                                  device=args.device, dtype=args.dtype, recipe=recipe)
             done = finished_finetune(paths, model)
-            if done and done["model_id"] == fspec.model_id and done["dataset"] == fspec.dataset:
+            # Older records predate named recipes: they were trained with the official one.
+            same_recipe = done and done.get("recipe_name", DEFAULT_RECIPE) == fspec.recipe_name
+            if same_recipe and done["model_id"] == fspec.model_id and done["dataset"] == fspec.dataset:
                 # A fine-tune the user ran with their own settings (e.g. --epochs 2) is the one to bench.
                 if done["adapter_id"] != fspec.adapter_id:
                     log(f"{model}: benchmarking the existing fine-tune {done['adapter_id']} in "
                         f"{paths.finetune_dir(model)} (its recipe differs from the defaults; "
-                        f"`harness finetune {model} --force` redoes it)")
+                        f"`harness finetune {model} --recipe {recipe} --force` redoes it)")
                 adapter_ids[model] = done["adapter_id"]
                 continue
             if args.no_finetune:
@@ -46,11 +50,14 @@ def bench(args, preset: str | None, paths: Paths) -> int:
                 failures.append(f"{model} fine-tune: {exc}")
                 continue
             adapter_ids[model] = fspec.adapter_id
+    skipped: list[str] = []
     specs = bench_specs(
         models, variants, preset_name=preset, benchmark=args.benchmark, dataset=args.dataset, split=args.split,
         limit=args.limit, batch_sizes=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-        adapter_ids=adapter_ids, skip_missing_adapters=True,
+        adapter_ids=adapter_ids, skip_missing_adapters=True, skip_missing_studies=args.all, skipped=skipped,
     )
+    for line in skipped:
+        log(line)
     if getattr(args, "merge_adapter", False):
         specs = [replace(s, merge_adapter=True) if s.adapter_id else s for s in specs]
     finished = []
@@ -65,7 +72,11 @@ def bench(args, preset: str | None, paths: Paths) -> int:
         from harness.engine.sweep import sweep_table
 
         log("batch-size sweep (★ = best samples/s per model variant):\n" + sweep_table(finished))
-    if not args.no_leaderboard:
+    if not specs and not failures:
+        log("nothing to run for these models and variants")
+    if not args.no_leaderboard and not specs and not paths.results.exists():
+        log(f"leaderboard not written: no results in {paths.results} yet")
+    elif not args.no_leaderboard:
         from harness.leaderboard import write_leaderboard
 
         try:
@@ -95,6 +106,9 @@ class _LocalRunner:
 class _DockerRunner:
     """Each fine-tune and run in its model's pinned image; results land in the host's folders."""
 
+    def __init__(self, recipe: str = DEFAULT_RECIPE):
+        self.recipe = recipe  # the container plans the same fine-tune spec, so it needs the recipe name
+
     def _run(self, model: str, argv: list[str], paths: Paths, extra_volumes: dict | None = None) -> None:
         from harness.runners.docker import image_for, run_in_image, standard_volumes
 
@@ -122,7 +136,7 @@ class _DockerRunner:
 
     def finetune(self, fspec, paths: Paths):
         common, volumes = self._common(fspec.preset, fspec.seed, fspec.device, fspec.dtype, fspec.dataset)
-        self._run(fspec.model, ["finetune", fspec.model, *common], paths, volumes)
+        self._run(fspec.model, ["finetune", fspec.model, "--recipe", fspec.recipe_name, *common], paths, volumes)
 
     def run(self, spec, paths: Paths):
         from harness.store import RunStore, read_json
@@ -133,14 +147,14 @@ class _DockerRunner:
             return read_json(store.result_path)
         common, volumes = self._common(spec.preset, spec.seed, spec.device, spec.dtype, spec.dataset)
         argv = ["bench", "--model", spec.model, "--variant", spec.variant, "--batch-size", str(spec.batch_size),
-                "--split", spec.split, "--no-finetune", "--no-leaderboard", *common]
+                "--split", spec.split, "--no-finetune", "--no-leaderboard", "--recipe", self.recipe, *common]
         argv += ["--limit", str(spec.limit)] if spec.limit else []
         argv += ["--merge-adapter"] if spec.merge_adapter else []
         self._run(spec.model, argv, paths, volumes)
         return read_json(store.result_path) if store.result_path.exists() else None
 
 
-def _runner(name: str):
+def _runner(name: str, recipe: str = DEFAULT_RECIPE):
     if name == "docker":
-        return _DockerRunner()
+        return _DockerRunner(recipe)
     return _LocalRunner()

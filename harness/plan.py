@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.registry import load_benchmark, load_model, load_preset
+from harness.registry import load_benchmark, load_model, load_preset, recipe_overrides
 from harness.specs import (
+    DEFAULT_RECIPE,
     VARIANTS,
     BenchSpec,
     Decoding,
@@ -100,12 +101,17 @@ def _device(preset: Preset | None, override: str | None) -> str:
 
 def finetune_spec(model: str, *, preset_name: str | None = None, dataset: str | None = None,
                   overrides: dict | None = None, seed: int = 0, device: str | None = None,
-                  dtype: str | None = None, benchmark: str = "chartqa") -> FinetuneSpec:
+                  dtype: str | None = None, benchmark: str = "chartqa",
+                  recipe: str = DEFAULT_RECIPE) -> FinetuneSpec:
+    """Merge order: the card's official recipe, the named `recipe`'s overrides, the preset, the twin's
+    overrides (twin presets only), then command-line `overrides`."""
     card = load_model(model)
     preset = load_preset(preset_name) if preset_name else None
     bench = load_benchmark(benchmark)
     source, revision = resolve_dataset(bench, preset, dataset)
-    recipe = deep_merge(card.finetune, preset.finetune if preset else {})
+    recipe_name = recipe
+    recipe = deep_merge(card.finetune, recipe_overrides(card, recipe_name))
+    recipe = deep_merge(recipe, preset.finetune if preset else {})
     if preset and preset.use_twins:
         recipe = deep_merge(recipe, card.twin.get("finetune", {}))
     recipe = deep_merge(recipe, overrides or {})
@@ -123,6 +129,7 @@ def finetune_spec(model: str, *, preset_name: str | None = None, dataset: str | 
         device=_device(preset, device),
         seed=seed,
         preset=preset.name if preset else None,
+        recipe_name=recipe_name,
     )
 
 
@@ -130,8 +137,14 @@ def bench_specs(models: list[str], variants: list[str], *, preset_name: str | No
                 benchmark: str = "chartqa", dataset: str | None = None, split: str | None = None,
                 limit: int | None = None, batch_sizes: list[int] | None = None, seed: int = 0,
                 device: str | None = None, dtype: str | None = None,
-                adapter_ids: dict[str, str] | None = None, skip_missing_adapters: bool = False) -> list[RunSpec]:
-    """RunSpecs for every model x variant x batch size. `adapter_ids` maps model -> fine-tune id."""
+                adapter_ids: dict[str, str] | None = None, skip_missing_adapters: bool = False,
+                skip_missing_studies: bool = False, skipped: list[str] | None = None) -> list[RunSpec]:
+    """RunSpecs for every model x variant x batch size. `adapter_ids` maps model -> fine-tune id.
+
+    A study variant that cannot run is left out, with the reason appended to `skipped`: under twins
+    (always), or for a model whose card has no study checkpoint when `skip_missing_studies` (`--all`);
+    otherwise the latter is an error.
+    """
     preset = load_preset(preset_name) if preset_name else None
     bench = load_benchmark(benchmark)
     source, revision = resolve_dataset(bench, preset, dataset)
@@ -153,10 +166,18 @@ def bench_specs(models: list[str], variants: list[str], *, preset_name: str | No
                 if adapter_id is None:
                     raise HarnessError(f"{name}: no fine-tuned adapter; run `harness finetune {name}` first")
             elif variant == "study":
+                reason = None
                 if not card.study:
-                    raise HarnessError(f"{name}: the original study published no fine-tune for this model")
-                if preset and preset.use_twins:
-                    continue  # published weights cannot be twinned; nothing to compare offline
+                    reason = "the original study published no fine-tune for this model"
+                    if not skip_missing_studies:
+                        raise HarnessError(f"{name}: {reason}")
+                elif preset and preset.use_twins:
+                    reason = (f"preset {preset.name} runs offline twins, and the study's published weights "
+                              f"({card.study['hub_id']}) cannot be twinned")
+                if reason:
+                    if skipped is not None:
+                        skipped.append(f"{name}: study variant skipped: {reason}")
+                    continue
                 adapter_id, adapter_revision = card.study["hub_id"], card.study.get("revision")
             for batch_size in batch_sizes or [8]:
                 if batch_size < 1:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from harness.errors import HarnessError
-from harness.specs import BenchSpec, Decoding, ModelCard, Preset
+from harness.specs import DEFAULT_RECIPE, BenchSpec, Decoding, ModelCard, Preset
 
 __all__ = [
     "config_root",
@@ -23,8 +23,17 @@ __all__ = [
     "load_benchmark",
     "load_model",
     "load_preset",
+    "recipe_overrides",
     "resolve_object",
 ]
+
+# Recipe keys the fine-tune code reads (harness/train, harness/runners): a named recipe that sets any
+# other key has a typo, which would otherwise train with the official value and a misleading name.
+FINETUNE_KEYS = frozenset({
+    "method", "epochs", "max_steps", "limit", "batch_size", "grad_accum", "lr", "weight_decay", "optimizer",
+    "betas", "eps", "schedule", "warmup_ratio", "warmup_steps", "warmup_start", "lr_floor", "max_grad_norm",
+    "max_length", "gradient_checkpointing", "autocast", "save_every", "lora",
+})
 
 
 def config_root() -> Path:
@@ -86,7 +95,36 @@ def load_model(name: str) -> ModelCard:
     card = _build(ModelCard, data, path, ("name", "family", "adapter", "hub_id", "revision"))
     if card.name != name:
         raise HarnessError(f"{path}: field 'name' is '{card.name}', expected '{name}' (the file name)")
+    _check_recipes(card.recipes, path)
     return card
+
+
+def _check_recipes(recipes, path: Path) -> None:
+    """`recipes:` maps names to {source, overrides of finetune:}; `official` only cites finetune:'s source."""
+    if not recipes:
+        return
+    if not isinstance(recipes, dict):
+        raise HarnessError(f"{path}: 'recipes' must map recipe names to their source and overrides")
+    for name, entry in recipes.items():
+        if not isinstance(entry, dict) or not str(entry.get("source") or "").strip():
+            raise HarnessError(f"{path}: recipes.{name} needs a 'source' saying where its values come from")
+        unknown = sorted(set(entry) - FINETUNE_KEYS - {"source"})
+        if unknown:
+            raise HarnessError(f"{path}: recipes.{name}: unknown fine-tune key(s) {unknown}")
+    official = recipes.get(DEFAULT_RECIPE)
+    if official is None:
+        raise HarnessError(f"{path}: recipes needs an '{DEFAULT_RECIPE}' entry citing the source of 'finetune:'")
+    if set(official) != {"source"}:
+        raise HarnessError(f"{path}: recipes.{DEFAULT_RECIPE} only cites its source; its values belong in "
+                           f"'finetune:' (move {sorted(set(official) - {'source'})} there)")
+
+
+def recipe_overrides(card: ModelCard, name: str) -> dict:
+    """What the named recipe changes in `card.finetune` ({} for the official recipe)."""
+    known = sorted(set(card.recipes) | {DEFAULT_RECIPE})
+    if name not in known:
+        raise HarnessError(f"{card.source_file}: no recipe '{name}' for {card.name} (known: {', '.join(known)})")
+    return {k: v for k, v in (card.recipes.get(name) or {}).items() if k != "source"}
 
 
 @cache

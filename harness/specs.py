@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "DEFAULT_RECIPE",
     "SCHEMA_VERSION",
     "VARIANTS",
     "BenchSpec",
@@ -22,11 +23,14 @@ __all__ = [
     "canonical_json",
 ]
 
-# Bump when the layout of spec.json / samples.jsonl / result.json changes incompatibly.
-SCHEMA_VERSION = 1
+# The layout version of the stored records; the rule for bumping it is in harness/records/__init__.py.
+SCHEMA_VERSION = 2
 
 # base: the released weights; finetuned: our fine-tune; study: the original study's published fine-tune.
 VARIANTS = ("base", "finetuned", "study")
+
+# The recipe a card's `finetune:` section holds; other named recipes in `recipes:` override it.
+DEFAULT_RECIPE = "official"
 
 
 def canonical_json(obj: Any) -> str:
@@ -77,7 +81,9 @@ class ModelCard:
     environment_notes: dict = field(default_factory=dict)  # why a pin exists, per package (harness doctor)
     generation: dict = field(default_factory=dict)  # Decoding fields that differ from the benchmark's
     processor: dict = field(default_factory=dict)  # processor kwargs (image size bounds, ...)
-    finetune: dict = field(default_factory=dict)  # fine-tune recipe defaults
+    finetune: dict = field(default_factory=dict)  # the default ("official") fine-tune recipe
+    # Named recipes: {"official": {"source": ...}, "study": {"source": ..., <keys overriding finetune>}}
+    recipes: dict = field(default_factory=dict)
     twin: dict = field(default_factory=dict)  # {"builder": "module:function", "finetune": {...overrides}}
     study: dict = field(default_factory=dict)  # {"hub_id", "revision", "kind": "adapter"|"full"}
     supports: dict = field(default_factory=dict)  # what the adapter can do, for the README/models table
@@ -196,6 +202,7 @@ class FinetuneSpec(_HashedSpec):
     device: str
     seed: int
     preset: str | None
+    recipe_name: str = DEFAULT_RECIPE  # the card's named recipe the `recipe` dict starts from
     schema_version: int = SCHEMA_VERSION
 
     @property

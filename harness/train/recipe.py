@@ -6,6 +6,7 @@ once, so per-model recipes cannot drift apart. Only the adapter knows the model'
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import time
@@ -19,7 +20,11 @@ from harness.train.lora import count_parameters, make_trainable
 from harness.train.masking import labelled_share
 from harness.train.schedule import lr_factor
 
-__all__ = ["finetune_status", "run_finetune"]
+__all__ = ["autocast_dtype", "finetune_status", "run_finetune"]
+
+# Methods trained with autocast on CUDA: the PEFT fine-tunes, which the study ran through the HF
+# Trainer with bf16=True. Full fine-tuning keeps Moondream's official loop (16-bit weights, no autocast).
+AUTOCAST_METHODS = ("lora", "qlora")
 
 
 def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
@@ -41,6 +46,30 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def autocast_dtype(recipe: dict, device: str, dtype: str) -> str | None:
+    """The dtype the training forward runs under autocast in, or None (no autocast).
+
+    On CUDA, LoRA/QLoRA forwards autocast to the compute dtype, as the study's Trainer (bf16=True) did:
+    prepare_model_for_kbit_training upcasts every weight that is not 4-bit (norms, embeddings, head)
+    to fp32, so without autocast most of a QLoRA forward runs in fp32. `autocast: false` turns it off.
+    """
+    if recipe.get("autocast") is False or not str(device).startswith("cuda"):
+        return None
+    if recipe.get("method", "lora") not in AUTOCAST_METHODS or dtype not in ("float16", "bfloat16"):
+        return None
+    return dtype
+
+
+def _autocast(device: str, dtype: str | None):
+    if dtype is None:
+        return contextlib.nullcontext()
+    import torch
+
+    from harness.adapters.base import torch_dtype
+
+    return torch.autocast(device_type=str(device).split(":")[0], dtype=torch_dtype(dtype))
+
+
 def _optimizer(params, recipe: dict, device: str):
     import torch
 
@@ -51,7 +80,11 @@ def _optimizer(params, recipe: dict, device: str):
         extra["betas"] = tuple(float(b) for b in recipe["betas"])
     if recipe.get("eps") is not None:
         extra["eps"] = float(recipe["eps"])
-    if name == "adamw":
+    if name in ("adamw", "adamw_torch_fused"):
+        # The HF Trainer's adamw_torch_fused is torch's AdamW with fused=True (same update, one kernel).
+        # Fused on CUDA only: CPU runs keep torch's reference loop (the record says which ran).
+        if name == "adamw_torch_fused" and device.startswith("cuda"):
+            extra["fused"] = True
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **extra)
     if name in ("adam8bit", "paged_adamw_8bit"):
         if not device.startswith("cuda"):
@@ -60,7 +93,7 @@ def _optimizer(params, recipe: dict, device: str):
 
         cls = bnb.optim.Adam8bit if name == "adam8bit" else bnb.optim.PagedAdamW8bit
         return cls(params, lr=lr, weight_decay=wd, **extra)
-    raise HarnessError(f"unknown optimizer '{name}' (use adamw, adam8bit or paged_adamw_8bit)")
+    raise HarnessError(f"unknown optimizer '{name}' (use adamw, adamw_torch_fused, adam8bit or paged_adamw_8bit)")
 
 
 def _order(n: int, seed: int, epoch: int) -> list[int]:
@@ -113,6 +146,9 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     params = [p for p in trained.parameters() if p.requires_grad]
     trainable, total = count_parameters(adapter.model)
     optimizer = _optimizer(params, recipe, device)
+    autocast = autocast_dtype(recipe, device, spec.dtype)
+    # fp16 autocast needs loss scaling or small gradients underflow (the Trainer's fp16=True does the same).
+    scaler = torch.amp.GradScaler(str(device).split(":")[0], enabled=autocast == "float16")
     sched = {k: recipe.get(k, d) for k, d in (("schedule", "cosine"), ("lr_floor", 0.0), ("warmup_start", 0.0))}
 
     def set_lr(step: int) -> float:
@@ -135,6 +171,8 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         if set(names) != set(state["params"]):
             raise HarnessError(f"{ckpt}: checkpoint parameters do not match the model; use --force")
         optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         step, history, elapsed_before = state["step"], state["history"], state["elapsed_s"]
         random.setstate(state["py_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -142,7 +180,8 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
 
     save_every = int(recipe.get("save_every") or max(1, total_steps // 4))
     max_length = int(recipe.get("max_length", 2048))
-    max_norm = float(recipe.get("max_grad_norm", 1.0))
+    max_norm = recipe.get("max_grad_norm", 1.0)  # null: no clipping (Moondream's notebooks clip nothing)
+    max_norm = None if max_norm is None else float(max_norm)
     schedule = [i for epoch in range(epochs + 1) for i in _order(n, spec.seed, epoch)]
     progress = Progress(total_steps, f"fine-tune {spec.model}", unit="steps", done=step)
     adapter.model.train()
@@ -163,15 +202,19 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
                 batch = adapter.training_batch(examples, spec.prompt_suffix, max_length)
                 shares.append(labelled_share(batch["labels"]))
                 batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-                loss = adapter.training_loss(batch)
+                with _autocast(device, autocast):
+                    loss = adapter.training_loss(batch)
                 if not torch.isfinite(loss):
                     raise HarnessError(f"fine-tune of {spec.model}: loss became {loss.item()} at step {step}")
-                (loss / accum).backward()
+                scaler.scale(loss / accum).backward()
                 step_loss += loss.item() / accum
                 samples_seen += len(examples)
                 tokens_seen += int(batch["attention_mask"].sum())
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
-            optimizer.step()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            if max_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, max_norm)
+            scaler.step(optimizer)
+            scaler.update()
             synchronize(device)
             step_ms.append((time.perf_counter() - step_start) * 1000.0)
             step += 1
@@ -179,13 +222,14 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
             progress.update(1, extra=f"loss {step_loss:.4f}")
             if step % save_every == 0 and step < total_steps:
                 _save_checkpoint(ckpt, trained, optimizer, step, history,
-                                 elapsed_before + time.perf_counter() - start)
+                                 elapsed_before + time.perf_counter() - start, scaler)
     wall = elapsed_before + time.perf_counter() - start
     adapter.model.eval()
     adapter.save_finetuned(out_dir / "adapter")
     record = {
         "model": spec.model,
         "adapter_id": spec.adapter_id,
+        "recipe_name": spec.recipe_name,
         "method": recipe.get("method", "lora"),
         "trainable_params": trainable,
         "total_params": total,
@@ -208,6 +252,10 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         "environment": adapter.environment(),
         "device": device,
         "dtype": spec.dtype,
+        "autocast": autocast,  # dtype of the autocast forward, None when the forward ran in the weights' dtypes
+        "optimizer": {"name": recipe.get("optimizer", "adamw"), "class": type(optimizer).__name__,
+                      "fused": bool(getattr(optimizer, "defaults", {}).get("fused"))},
+        "max_grad_norm": max_norm,
         "recipe": recipe,
     }
     write_json_atomic(out_dir / "training.json", record)
@@ -215,7 +263,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     return record
 
 
-def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, elapsed: float) -> None:
+def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, elapsed: float, scaler=None) -> None:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +275,7 @@ def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, e
         "elapsed_s": elapsed,
         "py_rng": random.getstate(),
         "torch_rng": torch.get_rng_state(),
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
