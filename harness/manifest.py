@@ -18,7 +18,7 @@ PACKAGES = ("torch", "torchvision", "transformers", "peft", "accelerate", "bitsa
 
 
 def git_sha() -> str | None:
-    if os.environ.get("HARNESS_GIT_SHA"):  # set at image build time, where there is no .git
+    if os.environ.get("HARNESS_GIT_SHA"):  # an image's build arg (docker/model.Dockerfile): it has no .git
         return os.environ["HARNESS_GIT_SHA"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(harness.__file__).parent,
@@ -64,7 +64,11 @@ def environment_manifest(device: str) -> dict:
     return {
         "harness_version": harness.__version__,
         "harness_git_sha": git_sha(),
-        "image": os.environ.get("HARNESS_IMAGE"),
+        # Set in the images (docker/model.Dockerfile: tag; the docker runner: id and digest); None on a host.
+        "image": os.environ.get("HARNESS_IMAGE") or None,
+        "image_id": os.environ.get("HARNESS_IMAGE_ID") or None,
+        "image_digest": os.environ.get("HARNESS_IMAGE_DIGEST") or None,
+        "base_image": os.environ.get("HARNESS_BASE_IMAGE") or None,  # docker/base/Dockerfile's FROM
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),

@@ -1,41 +1,22 @@
 """Result files on disk: spec.json first, samples.jsonl appended per batch, result.json last.
 
-Writes are atomic (temp file + rename) or append-and-fsync, so an interrupted run resumes
-without losing or duplicating samples.
+Writes are atomic (temp file + rename) or append-and-fsync (harness/fileio.py), so an interrupted
+run resumes without losing or duplicating samples. What the files hold is declared in
+harness/records/; rows and results are checked against it on the way in and out.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.specs import SCHEMA_VERSION, RunSpec
+from harness.fileio import append_jsonl, read_json, read_jsonl, write_json_atomic
+from harness.records import RunResult, Sample, upgrade
+from harness.specs import RunSpec
 
+# read_json / write_json_atomic stay importable from here: many modules use them through the store.
 __all__ = ["RunStore", "load_results", "read_json", "write_json_atomic"]
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results on a shared mount must stay readable
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
 
 
 class RunStore:
@@ -65,39 +46,24 @@ class RunStore:
 
     def done_samples(self) -> list[dict]:
         """Samples already stored. A torn last line (killed mid-write) is cut off; duplicates dropped."""
-        if not self.samples_path.exists():
-            return []
-        rows, seen, good_bytes = [], set(), 0
-        with open(self.samples_path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError:
-                    break
-                good_bytes += len(raw)
-                if row["id"] not in seen:
-                    seen.add(row["id"])
-                    rows.append(row)
-        if good_bytes != self.samples_path.stat().st_size:
-            with open(self.samples_path, "r+b") as fh:
-                fh.truncate(good_bytes)
-        return rows
+        return read_jsonl(self.samples_path, repair=True, key="id")
 
-    def append_samples(self, rows: Iterable[dict]) -> None:
-        with open(self.samples_path, "a") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, sort_keys=True, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    def append_samples(self, rows: Iterable[dict | Sample]) -> None:
+        where = str(self.samples_path)
+        append_jsonl(self.samples_path,
+                     [(row if isinstance(row, Sample) else Sample.from_dict(row, where)).to_dict() for row in rows])
 
-    def finish(self, result: dict) -> None:
-        write_json_atomic(self.result_path, result)
+    def finish(self, result: dict | RunResult) -> None:
+        record = result if isinstance(result, RunResult) else RunResult.from_dict(result, self.result_path)
+        write_json_atomic(self.result_path, record.to_dict())
 
 
 def load_results(results_dirs: Iterable[str | Path]) -> list[dict]:
-    """Every finished run under the given folders; refuses results newer than this code."""
+    """Every finished run under the given folders, upgraded to the current layout.
+
+    Each is checked against `RunResult` (a malformed result.json is one line naming the file) and
+    returned as the dict it was stored as, with `_dir` added.
+    """
     out = []
     for root in results_dirs:
         root = Path(root)
@@ -105,14 +71,12 @@ def load_results(results_dirs: Iterable[str | Path]) -> list[dict]:
             raise HarnessError(f"{root}: results folder not found")
         for path in sorted(root.glob("*/result.json")):
             result = read_json(path)
-            version = result.get("schema_version")
-            if not isinstance(version, int):
+            if not isinstance(result, dict):
+                raise HarnessError(f"{path}: expected a JSON object, got {type(result).__name__}")
+            if "schema_version" not in result:
                 raise HarnessError(f"{path}: missing field 'schema_version'")
-            if version > SCHEMA_VERSION:
-                raise HarnessError(
-                    f"{path}: schema_version {version} is newer than this harness understands "
-                    f"({SCHEMA_VERSION}); upgrade the harness"
-                )
+            result = upgrade(result, result["schema_version"], path)
+            RunResult.from_dict(result, path)
             result["_dir"] = str(path.parent)
             out.append(result)
     return out

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from harness.engine.factors import speed_factors
 from harness.metrics import get_metric, metric_info, score
 from harness.progress import Progress
-from harness.specs import Decoding, RunSpec
+from harness.records import LatencySummary, Manifest, RunResult, utc_now
+from harness.specs import SCHEMA_VERSION, Decoding, RunSpec
 from harness.store import RunStore
 from harness.trackers import MemoryTracker, StepTimer, Stopwatch, latency_breakdown, summarize
 
@@ -166,6 +167,7 @@ def _aggregate(samples: list[dict], names: list[str]) -> dict:
 
 def run_bench(spec: RunSpec, store: RunStore, adapter, data, manifest: dict) -> dict:
     """Bench `adapter` on `data` (a ChartSplit); appends to `store`; returns the result record."""
+    started_at = utc_now()
     decoding = Decoding.from_dict(spec.decoding)
     merge_ms = None
     if spec.merge_adapter:
@@ -205,19 +207,22 @@ def run_bench(spec: RunSpec, store: RunStore, adapter, data, manifest: dict) -> 
     env = adapter.environment()
     clock = StepTimer(adapter.request.device).clock
     aggregates = _aggregate(samples, list(spec.metrics))
-    return {
-        "schema_version": spec.schema_version,
-        "run_id": spec.run_id,
-        "spec": {**spec.to_dict(), "config_hash": spec.config_hash},
-        "metrics": aggregates,
-        "metric_info": metric_info(list(spec.metrics)),
-        "num_samples": len(samples),
-        "latency": summarize_latency(samples, clock=clock),
-        "memory": memory.result,
-        "speed_factors": speed_factors(spec, decoding, env, manifest, samples),
-        "warmup_ms": warmup_ms,
-        "merge_ms": merge_ms,
-        "session_wall_s": round(time.perf_counter() - started, 3),
-        "resumed_samples": len(done),
-        "manifest": {**manifest, **env, "decoding": decoding.to_dict()},
-    }
+    # Built through the declared records (harness/records/): a key they do not know fails here.
+    return RunResult(
+        schema_version=SCHEMA_VERSION,  # the layout this code writes
+        run_id=spec.run_id,
+        spec={**spec.to_dict(), "config_hash": spec.config_hash},
+        metrics=aggregates,
+        metric_info=metric_info(list(spec.metrics)),
+        num_samples=len(samples),
+        latency=LatencySummary.from_dict(summarize_latency(samples, clock=clock)),
+        memory=memory.result,
+        speed_factors=speed_factors(spec, decoding, env, manifest, samples),
+        warmup_ms=warmup_ms,
+        merge_ms=merge_ms,
+        session_wall_s=round(time.perf_counter() - started, 3),
+        resumed_samples=len(done),
+        manifest=Manifest.from_dict({**manifest, **env, "decoding": decoding.to_dict()}),
+        started_at=started_at,
+        finished_at=utc_now(),
+    ).to_dict()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.fileio import write_text_atomic
 from harness.metrics.base import get_metric
 
 __all__ = ["DEFAULT_METRICS", "ScoreResult", "score", "metric_info", "score_file", "check_sample"]
@@ -130,19 +130,6 @@ def _read_samples(path: Path) -> list[dict]:
     return rows
 
 
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def score_file(
     path: str | os.PathLike,
     per_sample_out: str | os.PathLike | None = None,
@@ -158,7 +145,7 @@ def score_file(
     rows = _read_samples(path)
     result = score([r["prediction"] for r in rows], [r["references"] for r in rows], metrics)
     if per_sample_out is not None:
-        _write_jsonl_atomic(
-            Path(per_sample_out), [{**row, **s} for row, s in zip(rows, result.per_sample, strict=True)]
-        )
+        lines = [json.dumps({**row, **s}, ensure_ascii=False) + "\n"
+                 for row, s in zip(rows, result.per_sample, strict=True)]
+        write_text_atomic(Path(per_sample_out), "".join(lines))
     return result.aggregates

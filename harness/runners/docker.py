@@ -185,6 +185,19 @@ class _LineSplitter:
         return frames[-1] if frames else ""
 
 
+def _image_facts(image: str, found) -> dict[str, str]:
+    """What the run's manifest records of the image (harness/manifest.py): the tag asked for, the id,
+    and the registry digest when the image came from (or went to) a registry. Only known here, after
+    the build, so the runner passes them in rather than the Dockerfile."""
+    digests = (getattr(found, "attrs", None) or {}).get("RepoDigests") or []
+    repo = image.rsplit(":", 1)[0]
+    digest = next((d for d in digests if d.split("@", 1)[0] == repo), digests[0] if digests else "")
+    facts = {"HARNESS_IMAGE": image, "HARNESS_IMAGE_ID": str(getattr(found, "id", "") or "")}
+    if digest:
+        facts["HARNESS_IMAGE_DIGEST"] = digest
+    return {key: value for key, value in facts.items() if value}
+
+
 def _client() -> DockerClient:
     try:
         client = from_env()
@@ -250,11 +263,13 @@ def run_in_image(
 
     client = _client()
     try:
-        client.images.get(image)
+        found = client.images.get(image)
     except ImageNotFound:
         raise HarnessError(f"image {image} not found: {_build_hint(image)}") from None
     except APIError as exc:
         raise HarnessError(f"docker: cannot inspect image {image}: {mask(_first_line(exc))}") from None
+    for key, value in _image_facts(image, found).items():
+        environment.setdefault(key, value)
 
     create_kwargs = dict(
         command=list(argv),

@@ -8,6 +8,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.plan import bench_specs, finetune_spec
+from harness.specs import SCHEMA_VERSION
 from harness.store import RunStore, load_results, write_json_atomic
 
 
@@ -54,17 +55,24 @@ def test_store_resumes_after_torn_write(harness_env, tmp_path):
     spec = bench_specs(["qwen2vl"], ["base"], preset_name="smoke")[0]
     store = RunStore(tmp_path / "r", spec)
     store.begin()
-    store.append_samples([{"id": "test-0", "v": 1}, {"id": "test-1", "v": 2}])
+    store.append_samples([_row("test-0"), _row("test-1")])
     with open(store.samples_path, "a") as fh:
         fh.write('{"id": "test-2", "v"')  # killed mid-line
     rows = store.done_samples()
     assert [r["id"] for r in rows] == ["test-0", "test-1"]
     assert store.samples_path.read_text().endswith("}\n")  # torn tail cut off
-    store.append_samples([{"id": "test-1", "v": 2}, {"id": "test-2", "v": 3}])  # duplicate id ignored
+    store.append_samples([_row("test-1", "other"), _row("test-2")])  # duplicate id ignored
     assert [r["id"] for r in store.done_samples()] == ["test-0", "test-1", "test-2"]
+    assert store.done_samples()[1]["prediction"] == "x"
     assert not store.is_finished()
-    store.finish({"schema_version": 1, "spec": {"config_hash": spec.config_hash}})
+    store.finish({"schema_version": SCHEMA_VERSION, "run_id": spec.run_id,
+                  "spec": {"config_hash": spec.config_hash}})
     assert store.is_finished()
+
+
+def _row(sample_id: str, prediction: str = "x") -> dict:
+    return {"id": sample_id, "references": ["1"], "prediction": prediction, "batch_index": 0,
+            "latency_ms": 1.0, "generated_tokens": 1}
 
 
 def test_store_refuses_foreign_spec(harness_env, tmp_path):
