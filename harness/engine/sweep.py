@@ -6,16 +6,9 @@ batch size with the best throughput that fits their device.
 
 from __future__ import annotations
 
+from harness.trackers.memory import peak_memory
+
 __all__ = ["sweep_rows", "sweep_table"]
-
-PEAK_KEYS = ("torch_max_allocated_mb", "nvml_peak_used_mb", "rss_peak_mb")
-
-
-def _peak(memory: dict) -> tuple[str, float | None]:
-    for key in PEAK_KEYS:
-        if memory.get(key) is not None:
-            return key, float(memory[key])
-    return "–", None
 
 
 def sweep_rows(results: list[dict]) -> list[dict]:
@@ -23,13 +16,14 @@ def sweep_rows(results: list[dict]) -> list[dict]:
     rows = []
     for r in results:
         spec, lat = r["spec"], r.get("latency") or {}
-        key, peak = _peak(r.get("memory") or {})
+        key, peak = peak_memory(r.get("memory"))
         p50 = (lat.get("latency_ms") or {}).get("p50")
         dpt = (lat.get("decode_ms_per_token") or {}).get("p50")
         rows.append({"model": spec["model"], "variant": spec["variant"], "batch_size": spec["batch_size"],
                      "samples_per_s": lat.get("samples_per_s"),
                      "generated_tokens_per_s": lat.get("generated_tokens_per_s"),
-                     "latency_p50_ms": p50, "decode_ms_per_token_p50": dpt, "peak_memory_mb": peak, "memory_key": key})
+                     "latency_p50_ms": p50, "decode_ms_per_token_p50": dpt, "peak_memory_mb": peak,
+                     "memory_key": key or "–"})
     rows.sort(key=lambda x: (x["model"], x["variant"], x["batch_size"]))
     smallest: dict[tuple, float] = {}
     for row in rows:

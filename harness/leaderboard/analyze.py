@@ -38,7 +38,7 @@ def metric_scale(entries: list[Entry], name: str) -> float:
 
 @dataclass
 class Pair:
-    """A base entry and a variant of the same model on the same hardware and data set."""
+    """A base entry and a variant of the same model, comparable runs (same samples and hardware)."""
 
     base: Entry
     other: Entry
@@ -69,10 +69,11 @@ class Analysis:
 
 
 def _pairs(entries: list[Entry], metrics: list[str], options: StatsOptions) -> list[Pair]:
-    bases = {(e.model, e.hardware, e.data_key): e for e in entries if e.variant == "base"}
+    """Each variant with the base of its model among the comparable runs (`harness.analysis.compare`)."""
+    bases = {(e.model, e.pair_key): e for e in entries if e.variant == "base"}
     out = []
     for e in entries:
-        base = bases.get((e.model, e.hardware, e.data_key))
+        base = bases.get((e.model, e.pair_key))
         if e.variant == "base" or base is None:
             continue
         tests = pair_tests(base.primary.samples, e.primary.samples, metrics, options)

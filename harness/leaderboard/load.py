@@ -8,34 +8,17 @@ table shows every batch size.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.analysis import data_key, load_samples, pair_key
 from harness.store import load_results
 
-__all__ = ["Entry", "Run", "collect", "group_runs", "read_samples"]
+__all__ = ["Entry", "Run", "collect", "group_runs"]
 
 VARIANT_ORDER = {"base": 0, "finetuned": 1, "study": 2}
-
-
-def read_samples(run_dir: str | Path) -> list[dict]:
-    """The per-sample rows of a run; a torn last line is ignored, duplicate ids keep the first row."""
-    path = Path(run_dir) / "samples.jsonl"
-    if not path.exists():
-        return []
-    rows, seen = [], set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and row.get("id") not in seen:
-            seen.add(row.get("id"))
-            rows.append(row)
-    return rows
 
 
 @dataclass
@@ -74,10 +57,13 @@ class Run:
 
     @property
     def data_key(self) -> tuple:
-        """What must match for two runs to be on the same samples."""
-        s = self.spec
-        return (s.get("benchmark"), s.get("dataset"), s.get("dataset_revision"), s.get("split"),
-                self.manifest.get("dataset_fingerprint"), s.get("limit"))
+        """What must match for two runs to be on the same samples (`harness.analysis.compare`)."""
+        return data_key(self.result)
+
+    @property
+    def pair_key(self) -> tuple:
+        """What comparable runs share: the same samples on the same hardware (`harness.analysis.compare`)."""
+        return pair_key(self.result)
 
     @property
     def finished(self) -> str | None:
@@ -125,8 +111,12 @@ class Entry:
         return self.primary.data_key
 
     @property
+    def pair_key(self) -> tuple:
+        return self.primary.pair_key
+
+    @property
     def key(self) -> tuple:
-        return (self.model, self.variant, self.hardware, self.data_key)
+        return (self.model, self.variant, self.pair_key)
 
     @property
     def label(self) -> str:
@@ -141,7 +131,7 @@ def group_runs(runs: Iterable[Run]) -> list[Entry]:
     """Group runs into entries; a batch size seen twice keeps the first run (merged folders)."""
     groups: dict[tuple, dict[int, Run]] = {}
     for run in runs:
-        key = (run.model, run.variant, run.hardware, run.data_key)
+        key = (run.model, run.variant, run.pair_key)
         groups.setdefault(key, {}).setdefault(run.batch_size, run)
     entries = [Entry([by_size[b] for b in sorted(by_size)]) for by_size in groups.values()]
     return sorted(entries, key=_sort_key)
@@ -152,5 +142,5 @@ def collect(results_dirs: Iterable[str | Path]) -> list[Entry]:
     runs = []
     for result in load_results(results_dirs):
         run_dir = Path(result.pop("_dir"))
-        runs.append(Run(result=result, samples=read_samples(run_dir), dir=run_dir))
+        runs.append(Run(result=result, samples=load_samples(run_dir), dir=run_dir))
     return group_runs(runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.leaderboard.analyze import ACCURACY, Analysis, metric_scale
 from harness.leaderboard.doc import Cell, Code, Table
 from harness.leaderboard.load import Entry, Run
+from harness.trackers.memory import peak_memory
 
 __all__ = [
     "METRIC_LABELS",
@@ -14,7 +15,6 @@ __all__ = [
     "main_table",
     "multi_data",
     "pairs_table",
-    "peak_memory",
     "speed_table",
 ]
 
@@ -27,7 +27,6 @@ METRIC_LABELS = {
     "rougeL": "ROUGE-L",
     "bleu": "BLEU",
 }
-MEMORY_KEYS = ("torch_max_allocated_mb", "nvml_peak_used_mb", "rss_peak_mb")
 DASH = "–"
 
 
@@ -125,14 +124,6 @@ def _group_of(sample: dict, field: str) -> str:
     return answer_type(sample.get("references") or [])
 
 
-def peak_memory(memory: dict | None) -> tuple[float | None, str]:
-    """The most specific peak a run recorded: GPU allocator, else device (NVML), else process RSS."""
-    for key in MEMORY_KEYS:
-        if (memory or {}).get(key) is not None:
-            return float(memory[key]), key
-    return None, ""
-
-
 def _stat(run: Run, name: str, key: str = "p50") -> float | None:
     summary = run.result.get("latency", {}).get(name)
     return None if not summary else summary.get(key)
@@ -151,7 +142,7 @@ def speed_table(a: Analysis) -> Table:
     for e in a.entries:
         best = best_run(e)
         for run in e.runs:
-            mem, what = peak_memory(run.result.get("memory"))
+            what, mem = peak_memory(run.result.get("memory"))
             rows.append([
                 e.model, e.variant, e.hardware, Cell(str(run.batch_size), sort=run.batch_size),
                 _num(_stat(run, "latency_ms")), _num(_stat(run, "latency_ms", "p95")),
@@ -176,7 +167,7 @@ def finetune_table(a: Analysis) -> Table:
     for e, rec in finetune_records(a):
         trainable, total = rec.get("trainable_params"), rec.get("total_params")
         share = f" ({100 * trainable / total:.2f}% of {total:,})" if trainable and total else ""
-        mem, what = peak_memory(rec.get("memory"))
+        what, mem = peak_memory(rec.get("memory"))
         steps = rec.get("steps")
         detail = (f" ({rec.get('epochs')} epochs × batch {rec.get('batch_size')} × accum {rec.get('grad_accum')})"
                   if rec.get("epochs") else "")

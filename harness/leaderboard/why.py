@@ -1,11 +1,14 @@
 """'Why slower' explanations: which variant or model is slower, and what the time goes into.
 
-The analysis itself is `harness.explain.explain_pair`; this module picks the comparisons worth
-explaining and turns each Explanation into document blocks.
+The analysis itself is `harness.analysis.explain_pair`; this module picks the comparisons worth
+explaining (among comparable runs, `harness.analysis.comparable`) and renders each Explanation
+object as document blocks.
 """
 
 from __future__ import annotations
 
+from harness.analysis import Explanation, comparable, explain_pair
+from harness.analysis.words import number, setting_text
 from harness.leaderboard.doc import Block, Bullets, Cell, Heading, Para, Strong, Table
 from harness.leaderboard.load import Entry, Run
 
@@ -44,10 +47,10 @@ def comparisons(entries: list[Entry]) -> list[tuple[Run, Run]]:
     bases = [e for e in entries if e.variant == "base"]
     for e in entries:
         for base in bases:
-            if e is not base and e.model == base.model and e.hardware == base.hardware and e.data_key == base.data_key:
+            if e is not base and e.model == base.model and comparable(e.primary.result, base.primary.result):
                 add(base, e)
-    for hw_data in {(b.hardware, b.data_key) for b in bases}:
-        group = [b for b in bases if (b.hardware, b.data_key) == hw_data]
+    for key in dict.fromkeys(b.pair_key for b in bases):
+        group = [b for b in bases if b.pair_key == key]
         timed = [b for b in group if _p50(b.primary)]
         if len(timed) < 2:
             continue
@@ -63,12 +66,9 @@ def _name(run: Run) -> str:
 
 
 def _num(value, signed: bool = False) -> Cell:
-    if value is None:
-        return Cell("–")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return Cell(str(value))
-    fmt = ".0f" if abs(value) >= 100 else ".1f" if abs(value) >= 10 else ".2f"
-    return Cell(format(value, ("+" if signed else "") + fmt), sort=round(float(value), 6))
+        return Cell("–" if value is None else str(value))
+    return Cell(number(value, signed), sort=round(float(value), 6))
 
 
 def _share(value) -> Cell:
@@ -85,35 +85,25 @@ def _quantity(text: str) -> str:
     return "↳ " + text.strip() if text.startswith("  ") else text
 
 
-def _setting(value) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "{}"
-    return str(value)
-
-
-def explanation_blocks(data: dict, index: int) -> list[Block]:
-    """An Explanation (as `to_dict()`) as blocks: headline, figures, differing settings, causes, notes."""
-    blocks: list[Block] = [Para(_bold_spans(data.get("headline", "")))]
+def explanation_blocks(ex: Explanation, index: int) -> list[Block]:
+    """An Explanation as blocks: headline, figures, differing settings, causes, notes."""
+    blocks: list[Block] = [Para(_bold_spans(ex.headline))]
     blocks.append(Table(["quantity", "A (faster)", "B (slower)", "B − A", "share of the difference"],
-                        [[_quantity(row.get("quantity", "")), _num(row.get("a")), _num(row.get("b")),
-                          _num(row.get("delta"), True), _share(row.get("share"))] for row in data.get("rows", [])],
-                        name=f"why-{index}-figures", numeric=(1, 2, 3, 4)))
-    differing = [c for c in data.get("config", []) if c.get("differs")]
-    if differing:
+                        [[_quantity(row.quantity), _num(row.a), _num(row.b), _num(row.delta, True), _share(row.share)]
+                         for row in ex.rows], name=f"why-{index}-figures", numeric=(1, 2, 3, 4)))
+    if ex.differing:
         blocks.append(Table(["setting that differs", "A", "B"],
-                            [[c["factor"], _setting(c.get("a")), _setting(c.get("b"))] for c in differing],
+                            [[s.factor, setting_text(s.a), setting_text(s.b)] for s in ex.differing],
                             name=f"why-{index}-settings"))
     blocks.append(Table(["cause", "share of the difference", "explanation"],
-                        [[str(c.get("name", "")), _share(c.get("share")), str(c.get("sentence", ""))]
-                         for c in data.get("causes", [])], name=f"why-{index}-causes", numeric=(1,)))
-    if data.get("notes"):
-        blocks.append(Bullets([["Note: ", str(n)] for n in data["notes"]]))
+                        [[c.name, _share(c.share), c.sentence] for c in ex.causes], name=f"why-{index}-causes",
+                        numeric=(1,)))
+    if ex.notes:
+        blocks.append(Bullets([["Note: ", str(n)] for n in ex.notes]))
     return blocks
 
 
 def why_blocks(entries: list[Entry]) -> list[Block]:
-    from harness.explain import explain_pair
-
     pairs = comparisons(entries)
     if not pairs:
         return [Para(["No pair of runs differs in p50 latency by more than "
@@ -127,5 +117,5 @@ def why_blocks(entries: list[Entry]) -> list[Block]:
         blocks.append(Heading(3, f"Why {_name(slow)} is slower than {_name(fast)}", anchor=f"why-{i}"))
         explanation = explain_pair(fast.result, slow.result, samples_a=fast.samples or None,
                                    samples_b=slow.samples or None)
-        blocks += explanation_blocks(explanation.to_dict(), i)
+        blocks += explanation_blocks(explanation, i)
     return blocks

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
+from harness.analysis import explain_pair, find_pairs, load_run
 from harness.cli import main
 from harness.engine.bench import summarize_latency
-from harness.explain import explain_pair, find_pairs, load_run
 
 FACTORS = {
     "dtype": "bfloat16", "param_dtype": "bfloat16", "attn_implementation": "sdpa", "quantization": None,
@@ -82,7 +82,7 @@ def test_four_beams_are_named_num_beams_with_the_whole_difference():
     assert cause.reasons == ("num_beams",)
     assert set(cause.terms) == {"prefill_rate", "decode_rate"}
     assert "num_beams 4 vs 1" in cause.sentence
-    assert [c["factor"] for c in ex.config if c["differs"]] == ["num_beams"]
+    assert [c.factor for c in ex.config if c.differs] == ["num_beams"]
 
 
 def test_tokens_and_per_token_split_exactly_with_the_midpoint_rule():
@@ -155,17 +155,18 @@ def test_result_alone_gives_the_same_answer_as_samples():
     assert alone.rows == with_samples.rows
 
 
-def test_old_results_without_a_breakdown_are_approximated_and_say_so():
-    a = make_run("a", steps=5)
-    b = make_run("b", steps=9)
-    for result, _ in (a, b):
-        del result["latency"]["breakdown"]
-        del result["speed_factors"]
-        result["spec"]["decoding"] = {"num_beams": 1, "max_new_tokens": 32}
-        result["manifest"] = {"dtype": "bfloat16"}
-    ex = explain_pair(a[0], b[0])
-    assert ex.causes[0].name == "generated_tokens" and ex.causes[0].share == pytest.approx(1.0)
-    assert any("approximated" in n for n in ex.notes)
+def test_a_result_without_breakdown_or_speed_factors_is_a_one_line_error():
+    # Older shapes are upgraded by the records module; the analysis reads the current one only.
+    from harness.errors import HarnessError
+
+    a, b = make_run("a", steps=5), make_run("b", steps=9)
+    del b[0]["latency"]["breakdown"]
+    with pytest.raises(HarnessError, match=r"run b: result.json has no latency.breakdown"):
+        explain_pair(a[0], b[0])
+    assert explain_pair(a[0], b[0], a[1], b[1]).causes[0].name == "generated_tokens"  # rebuilt from samples
+    del a[0]["speed_factors"]
+    with pytest.raises(HarnessError, match=r"run a: result.json has no speed_factors"):
+        explain_pair(a[0], b[0], a[1], b[1])
 
 
 def test_markdown_and_dict_forms():

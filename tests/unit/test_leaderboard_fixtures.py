@@ -96,6 +96,12 @@ def write_run(root: Path, model: str, variant: str, samples: list[dict], batch_s
         "manifest": {"hardware": hardware, "harness_version": "0.1.0", "harness_git_sha": "abc123",
                      "dataset_fingerprint": "feedbeef" * 8, "packages": {"torch": "2.4.0"}},
         "finished_at": "2025-01-02T03:04:05Z",
+        # What the bench records about speed (harness/engine/factors.py), as `harness explain` reads it.
+        "speed_factors": {"model_id": f"twin:{model}", "variant": variant, "dtype": "float32",
+                          "adapter": "none" if variant == "base" else "adapter", "adapter_merged": False,
+                          "num_beams": 1, "max_new_tokens": 16, "do_sample": False, "batch_size": batch_size,
+                          "prompt_suffix": "\nAnswer briefly.", "device": "cuda" if gpu else "cpu",
+                          "hardware": hardware, "torch": "2.4.0"},
     }
     if variant == "finetuned":
         result["finetune"] = {

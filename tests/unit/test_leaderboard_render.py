@@ -174,3 +174,19 @@ def test_merged_adapter_runs_are_their_own_rows(tmp_path):
     md, _ = _render(tmp_path, [tmp_path / "r"])
     results = md.split("## Results", 1)[1].split("##", 1)[0]
     assert "| alpha | finetuned (merged) |" in results and "| alpha | finetuned |" in results
+
+
+def test_cli_names_a_bad_middle_line_of_samples_jsonl(tmp_path, capsys):
+    """A bad line in the middle is an error naming file:line; a torn last line is cut off (killed writer)."""
+    write_results(tmp_path / "r", models=("alpha",), batch_sizes=(1,))
+    samples = tmp_path / "r" / "alpha-finetuned-bs1" / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines) + lines[0][:25])  # torn last line: still renders
+    out = tmp_path / "page" / "LEADERBOARD.md"
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(out),
+                 "--resamples", "20"]) == 0
+    capsys.readouterr()
+    samples.write_text("".join(lines[:2]) + "{not json\n" + "".join(lines[2:]))
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{samples}:3:" in err
