@@ -1,5 +1,5 @@
 # One image per model, all from this file: the model's pinned set is docker/<MODEL>/requirements.lock
-# (moondream: transformers 4.49.0 + peft 0.14.0; smolvlm and qwen2vl: transformers 5.24.0 + peft 0.21.2).
+# (moondream: transformers 4.48.3 + peft 0.14.0; smolvlm and qwen2vl: transformers 5.24.0 + peft 0.21.2).
 #
 #   docker compose build bench-qwen2vl        (after `docker compose build base`; compose passes MODEL)
 #   docker build -f docker/model.Dockerfile --build-arg MODEL=qwen2vl -t harness-qwen2vl:0.1.0 .
@@ -59,6 +59,15 @@ ENV VIRTUAL_ENV=/opt/model-venv \
     PATH=/opt/model-venv/bin:${PATH} \
     HARNESS_CONFIG_DIR=/opt/harness \
     HARNESS_MODEL=${MODEL}
+# What every run's manifest records (harness/manifest.py): the tag this image was built as and the
+# harness commit inside it (an image has no .git). Declared after the last COPY, so a new commit
+# changes metadata only. The image id and registry digest exist only after the build: the docker
+# runner passes them in at `docker run` (HARNESS_IMAGE_ID, HARNESS_IMAGE_DIGEST).
+ARG HARNESS_IMAGE=harness-${MODEL}:${HARNESS_VERSION}
+ARG HARNESS_GIT_SHA
+LABEL org.opencontainers.image.revision="${HARNESS_GIT_SHA}"
+ENV HARNESS_IMAGE=${HARNESS_IMAGE} \
+    HARNESS_GIT_SHA=${HARNESS_GIT_SHA}
 WORKDIR /opt/harness
 ENTRYPOINT ["harness"]
 CMD ["--help"]

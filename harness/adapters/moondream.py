@@ -27,7 +27,7 @@ PROMPT = "<image>\n\nQuestion: {question}\n\nAnswer:"
 
 
 def dtype_kwarg(dtype: str) -> dict:
-    """`dtype=` on transformers >= 4.56, `torch_dtype=` before (the 2024 container runs 4.49)."""
+    """`dtype=` on transformers >= 4.56, `torch_dtype=` before (the 2024 container runs 4.48)."""
     import transformers
     from packaging.version import Version
 
@@ -45,6 +45,33 @@ def require_environment(card, request) -> None:
     if problems:
         raise HarnessError(f"{card.name}: wrong environment for its remote code: " + "; ".join(problems)
                            + f" (see `harness doctor {card.name}`, or use the {card.image or card.name} image)")
+
+
+def strip_auto_map_repo(config_path: Path) -> None:
+    """Drop the `repo--` prefix that loading by hub id puts on auto_map entries (transformers 4.x).
+
+    With the prefix, a reload takes the code from that repo (at `main` unless code_revision is
+    given) and ignores the .py files saved beside the weights; without it, those files are used.
+    """
+    import json
+
+    config = json.loads(config_path.read_text())
+    auto_map = config.get("auto_map") or {}
+    if any("--" in str(v) for v in auto_map.values()):
+        config["auto_map"] = {k: v.split("--", 1)[1] if isinstance(v, str) and "--" in v else v
+                              for k, v in auto_map.items()}
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def generation_interface(text_model) -> str:
+    """Where the text model's per-step inputs come from: its own remote code, or transformers'.
+
+    The 2024 release defines `prepare_inputs_for_generation` in its own modeling_phi.py; the twin does
+    so only under transformers < 4.50 (moondream_remote/modeling_phi.py). The docker CI checks it.
+    """
+    fn = type(text_model).prepare_inputs_for_generation
+    where = "transformers" if fn.__module__.startswith("transformers.") else "remote"
+    return f"{where}:{fn.__module__}.{fn.__qualname__}"
 
 
 class Moondream2Adapter(ModelAdapter):
@@ -70,7 +97,11 @@ class Moondream2Adapter(ModelAdapter):
         common = {"token": req.token, "trust_remote_code": True}
         # The tokenizer never changes in a fine-tune: always the base revision's.
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(req.source, revision=req.revision, **common)
+        # A checkpoint saved after loading the base by hub id names its code `vikhyatk/moondream2--...`
+        # (the study's does): without code_revision transformers takes that code from the base's main,
+        # i.e. the 2025 code. Always the base revision's code, whatever the weights' source.
         model = transformers.AutoModelForCausalLM.from_pretrained(source, revision=revision, **common,
+                                                                  code_revision=req.revision,
                                                                   **dtype_kwarg(req.dtype))
         missing = [name for name in ("vision_encoder", "text_model", "encode_image") if not hasattr(model, name)]
         if missing or not hasattr(model.vision_encoder, "preprocess"):
@@ -203,6 +234,7 @@ class Moondream2Adapter(ModelAdapter):
         out_dir = Path(out_dir)
         self.model.save_pretrained(out_dir)
         self.tokenizer.save_pretrained(out_dir)
+        strip_auto_map_repo(out_dir / "config.json")
         # transformers < 4.56 does not copy the remote code on save; config.json's auto_map needs it.
         import inspect
 
@@ -214,5 +246,6 @@ class Moondream2Adapter(ModelAdapter):
     def environment(self) -> dict:
         env = super().environment()
         env["remote_code_class"] = f"{type(self.model).__module__}.{type(self.model).__name__}"
+        env["generation_interface"] = generation_interface(self.model.text_model)
         env["image_tokens"] = self._image_tokens
         return env

@@ -86,7 +86,7 @@ def test_locks_are_fully_pinned_and_leave_torch_to_the_base():
         assert pins["rouge-score"] == "0.1.2"
     moondream = _lock(REPO / "docker/moondream/requirements.lock")
     major, minor = map(int, moondream["transformers"].split(".")[:2])
-    assert (4, 44) <= (major, minor) < (4, 50), "Moondream2 2024 remote code needs 4.44 <= transformers < 4.50"
+    assert (4, 44) <= (major, minor) < (4, 49), "Moondream2 2024 remote code needs 4.44 <= transformers < 4.49"
     assert "einops" in moondream
     for model in ("smolvlm", "qwen2vl"):
         pins = _lock(REPO / "docker" / model / "requirements.lock")
@@ -220,3 +220,19 @@ def test_volumes_bind_paths_and_keep_named_volumes(tmp_path):
     assert mounts[str((tmp_path / "results").resolve())] == {"bind": "/data/results", "mode": "rw"}
     assert (tmp_path / "results").is_dir()
     assert mounts["hf-cache"] == {"bind": "/data/hf-cache", "mode": "ro"}
+
+
+def test_moondream_card_lock_and_dockerfile_agree_below_4_49():
+    """The 2024 remote code calls Cache.get_max_length while generating; transformers 4.49 removed it."""
+    from packaging.specifiers import SpecifierSet
+
+    card = yaml.safe_load((REPO / "models/moondream.yaml").read_text())
+    spec = SpecifierSet(card["environment"]["transformers"])
+    assert "4.49.0" not in spec and "4.48.3" in spec, spec
+    assert "4.49" in card["environment_notes"]["transformers"]
+    pinned = {"in": None, "lock": _lock(REPO / "docker/moondream/requirements.lock")["transformers"]}
+    pinned["in"] = re.search(r"^transformers==(\S+)$", (REPO / "docker/moondream/requirements.in").read_text(),
+                             re.M).group(1)
+    assert pinned["in"] == pinned["lock"] and pinned["lock"] in spec, pinned
+    dockerfile = (REPO / "docker/model.Dockerfile").read_text()
+    assert f"moondream: transformers {pinned['lock']}" in dockerfile, "model.Dockerfile names another version"

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from harness.errors import HarnessError
-from harness.specs import Decoding
+from harness.specs import Decoding, FinetuneRecipe
 from harness.train.masking import IGNORE_INDEX, labelled_share
+from tests.helpers import plan_runs, twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
@@ -27,17 +28,15 @@ def examples(harness_cache):
 
 @pytest.fixture(scope="module")
 def md(harness_cache):
-    from harness.adapters import open_adapter
 
-    return open_adapter("moondream", "twin:moondream", None, dtype="float32", device="cpu", cache=Path(harness_cache))
+    return twin_adapter("moondream", Path(harness_cache))
 
 
 @pytest.fixture(scope="module")
 def md25(harness_cache):
-    from harness.adapters import open_adapter
 
-    return open_adapter("moondream2025", "twin:moondream2025", None, dtype="float32", device="cpu",
-                        cache=Path(harness_cache))
+    return twin_adapter("moondream2025",
+                        Path(harness_cache))
 
 
 # --- 2024 family --------------------------------------------------------------------------------
@@ -110,7 +109,7 @@ def test_only_answer_and_eos_are_labelled(md, examples):
 def test_training_trains_the_text_model_only(md, examples):
     from harness.train.lora import make_trainable
 
-    trained = make_trainable(md, {"method": "full"})
+    trained = make_trainable(md, FinetuneRecipe(method="full"))
     assert trained is md.model.text_model
     batch = md.training_batch(examples[:2], SUFFIX, max_length=2048)
     md.model.zero_grad(set_to_none=True)
@@ -130,16 +129,15 @@ def test_too_long_fails_instead_of_truncating(md, examples):
 
 
 def test_saved_finetune_reloads_through_remote_code(md, examples, harness_cache, tmp_path):
-    from harness.adapters import open_adapter
 
     out = tmp_path / "adapter"
     md.save_finetuned(out)
     assert (out / "config.json").exists() and not (out / "adapter_config.json").exists()
     for name in ("moondream.py", "vision_encoder.py", "configuration_moondream.py"):
         assert (out / name).exists(), name
-    again = open_adapter("moondream", "twin:moondream", None, dtype="float32", device="cpu",
-                         cache=Path(harness_cache), adapter_path=str(out))
-    assert again.request.adapter_kind == "full"
+    (planned,) = plan_runs(["moondream"], ["finetuned"], preset="smoke")
+    assert planned.adapter_kind == "full"  # the planner knows a full fine-tune leaves complete weights
+    again = twin_adapter("moondream", Path(harness_cache), adapter_path=str(out), adapter_kind=planned.adapter_kind)
     decoding = Decoding(max_new_tokens=4)
     ours = md.decode(md.generate(md.prepare(examples[:2], SUFFIX), decoding))
     assert ours == again.decode(again.generate(again.prepare(examples[:2], SUFFIX), decoding))
@@ -156,8 +154,101 @@ def test_real_remote_code_needs_its_pinned_environment(monkeypatch):
     card = load_model("moondream")
     adapter = Moondream2Adapter(card, LoadRequest(source=card.hub_id, revision=card.revision, dtype="float16",
                                                   device="cpu"))
-    with pytest.raises(HarnessError, match=r"transformers 5\.24\.0 installed, needs >=4\.44,<4\.50"):
+    with pytest.raises(HarnessError, match=r"transformers 5\.24\.0 installed, needs >=4\.44,<4\.49"):
         adapter.load()
+
+
+def _remote_phi(md):
+    import sys
+
+    return sys.modules[type(md.model.text_model).__module__]
+
+
+def _caches():
+    """A DynamicCache as transformers 4.49 hands it to the model (seen_tokens, no get_max_length) and as
+    4.48 does (get_max_length too, None for a dynamic cache), each holding `seen` positions."""
+    from transformers.cache_utils import DynamicCache
+
+    class Cache448(DynamicCache):
+        @property
+        def seen_tokens(self):
+            return self.get_seq_length()
+
+        def get_max_length(self):
+            return None
+
+    class Cache449(Cache448):
+        def __getattribute__(self, name):  # 4.49 removed it (5.x's Cache has one again)
+            if name == "get_max_length":
+                raise AttributeError(f"'DynamicCache' object has no attribute '{name}'")
+            return super().__getattribute__(name)
+
+    def filled(cls, seen):
+        cache = cls()
+        if seen:
+            cache.update(torch.zeros(2, 1, seen, 4), torch.zeros(2, 1, seen, 4), 0)
+        return cache
+
+    return (lambda seen: filled(Cache449, seen)), (lambda seen: filled(Cache448, seen))
+
+
+def test_2024_step_inputs_need_the_cache_methods_the_release_calls(md):
+    """The twin's 2024 generation interface fails on a 4.49 cache, as the release does, and works on 4.48's."""
+    step = _remote_phi(md).prepare_inputs_2024
+    cache_449, cache_448 = _caches()
+    ids = torch.tensor([[7], [9]])  # generated so far (generate with inputs_embeds keeps new tokens only)
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])  # 5 prompt positions + 1 new, row 0 left-padded
+    with pytest.raises(AttributeError, match="get_max_length"):
+        step(md.model.text_model, ids, past_key_values=cache_449(5), attention_mask=mask)
+    out = step(md.model.text_model, ids, past_key_values=cache_448(5), attention_mask=mask)
+    assert out["input_ids"].tolist() == [[7], [9]] and "inputs_embeds" not in out
+    assert out["position_ids"].tolist() == [[3], [5]]  # padding does not count
+    embeds = torch.zeros(2, 5, 4)
+    first = step(md.model.text_model, ids[:, :0], past_key_values=cache_448(0), attention_mask=mask[:, :5],
+                 inputs_embeds=embeds)
+    assert first["inputs_embeds"] is embeds and "input_ids" not in first
+    assert first["position_ids"].tolist() == [[1, 1, 0, 1, 2], [0, 1, 2, 3, 4]]
+
+
+def test_2024_interface_is_used_where_the_release_runs_and_recorded(md):
+    import transformers
+    from packaging.version import Version
+
+    phi = _remote_phi(md)
+    own = type(md.model.text_model).prepare_inputs_for_generation is phi.prepare_inputs_2024
+    assert own == (Version(transformers.__version__) < Version("4.50"))  # the release generates below 4.50 only
+    recorded = md.environment()["generation_interface"]
+    assert recorded.startswith("remote:" if own else "transformers:"), recorded
+
+
+def test_answer_question_refuses_max_new_tokens_like_the_release(md, examples):
+    """The release fixes max_new_tokens=512 and forwards **kwargs: passing it again is a TypeError."""
+    model, tok = md.model, md.tokenizer
+    image_embeds = model.encode_image(examples[0].image)
+    assert isinstance(model.answer_question(image_embeds, examples[0].query, tok), str)
+    with pytest.raises(TypeError, match="max_new_tokens"):
+        model.answer_question(image_embeds, examples[0].query, tok, max_new_tokens=3)
+
+
+def test_saved_finetune_drops_the_hub_prefix_from_auto_map(md, tmp_path, monkeypatch):
+    """Loaded by hub id, transformers 4.x prefixes auto_map with the repo and save_pretrained keeps it (5.x
+    rewrites it from the class, so the 4.x save is emulated): kept, a reload would take the code from that
+    repo's main (2025) and ignore the .py files beside the weights."""
+    import json
+
+    from harness.adapters.twins.moondream import prefix_auto_map
+
+    real_save = md.model.save_pretrained
+
+    def save_as_4x(out_dir, **kwargs):
+        real_save(out_dir, **kwargs)
+        prefix_auto_map(out_dir, "vikhyatk/moondream2")
+
+    monkeypatch.setattr(md.model, "save_pretrained", save_as_4x)
+    md.save_finetuned(tmp_path / "ft")
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())["auto_map"]
+    assert saved == {"AutoConfig": "configuration_moondream.MoondreamConfig",
+                     "AutoModelForCausalLM": "moondream.Moondream"}
 
 
 # --- 2025 family --------------------------------------------------------------------------------
@@ -166,7 +257,7 @@ def test_2025_twin_queries_greedily_with_explicit_settings(md25, examples):
 
     assert type(md25.model).__name__ == "HfMoondream" and hasattr(md25.model.model, "query")
     decoding = Decoding(max_new_tokens=5)
-    assert Moondream2025Adapter.settings(decoding) == {"max_tokens": 5, "temperature": 0}
+    assert Moondream2025Adapter.settings(decoding) == {"max_tokens": 5, "temperature": 0, "variant": None}
     first = md25.decode(md25.generate(md25.prepare(examples[:2], SUFFIX), decoding))
     torch.manual_seed(123)  # greedy: no randomness left to change the answer
     again = md25.decode(md25.generate(md25.prepare(examples[:2], SUFFIX), decoding))
@@ -174,8 +265,8 @@ def test_2025_twin_queries_greedily_with_explicit_settings(md25, examples):
     # The default settings of the remote `query` sample (temperature 0.5): the adapter never relies on them.
     ex = examples[0]
     torch.manual_seed(0)
-    default = {md25.model.model.query(ex.image, ex.query + SUFFIX, settings={"max_tokens": 5})["answer"]
-               for _ in range(6)}
+    settings = {"max_tokens": 5, "variant": None}
+    default = {md25.model.model.query(ex.image, ex.query + SUFFIX, settings=settings)["answer"] for _ in range(6)}
     assert len(default) > 1
 
 
@@ -207,10 +298,8 @@ def test_2025_finetune_is_refused_with_the_reason(harness_env, capsys):
 
 
 def test_base_and_finetuned_decode_alike():
-    from harness.plan import bench_specs
-
-    specs = bench_specs(["moondream"], ["base", "finetuned"], preset_name="smoke", adapter_ids={"moondream": "x"})
+    specs = plan_runs(["moondream"], ["base", "finetuned"], preset="smoke")
     assert specs[0].decoding == specs[1].decoding and specs[0].decoding["num_beams"] == 1
-    study = bench_specs(["moondream"], ["base", "study"])  # real run: the study variant decodes alike too
+    study = plan_runs(["moondream"], ["base", "study"])  # real run: the study variant decodes alike too
     assert study[0].decoding == study[1].decoding
     assert study[1].adapter_id == "krowiemlekommm/PJN_moondream"

@@ -16,7 +16,7 @@ from pathlib import Path
 from harness.adapters.twins.common import TOY_TEXT_SIZE, give_head_trained_scale, train_byte_bpe
 from harness.data import SYNTH_VOCAB_TEXT
 
-__all__ = ["build_twin", "build_twin_2025"]
+__all__ = ["build_twin", "build_twin_2025", "prefix_auto_map"]
 
 REMOTE_2024 = Path(__file__).with_name("moondream_remote")
 REMOTE_2025 = Path(__file__).with_name("moondream2025_remote")
@@ -145,3 +145,20 @@ def build_twin_2025(out_dir: Path, seed: int = 0) -> None:
         model.save_pretrained(out_dir)
     finally:
         _unload_sources(out_dir, name)
+
+
+def prefix_auto_map(folder: Path, repo_id: str) -> None:
+    """Rewrite `folder/config.json`'s auto_map as transformers 4.x does when loading by hub id.
+
+    `PretrainedConfig.from_pretrained(<hub id>)` prefixes every entry with `<repo_id>--` and
+    `save_pretrained` keeps it, so a checkpoint pushed after loading the base by id (the study's
+    `krowiemlekommm/PJN_moondream`) names `vikhyatk/moondream2--moondream.Moondream`: on reload the
+    code comes from that repo, at `code_revision`, not from the .py files beside the weights.
+    """
+    import json
+
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text())
+    config["auto_map"] = {key: value if "--" in value else f"{repo_id}--{value}"
+                          for key, value in config["auto_map"].items()}
+    path.write_text(json.dumps(config, indent=2) + "\n")

@@ -5,15 +5,16 @@ Mirrored from `vikhyatk/moondream2` revision 2024-07-23 (`moondream.py`):
 - `generate` calls `text_model.generate(inputs_embeds=...)` with eos = the tokenizer's eos and
   pad = bos, so the output holds the new tokens only;
 - `batch_answer` left-pads every prompt with copies of the BOS embedding and a zero attention mask.
-Difference: the release's Phi class is its own copy without GenerationMixin (hence transformers < 4.50);
-the twin uses transformers' PhiForCausalLM, which generates on 4.49 and on 5.x alike.
+The text model is transformers' PhiForCausalLM with the release's generation interface where the
+release can run (transformers < 4.50; see `modeling_phi.py`).
 """
 
 import torch
 from torch import nn
-from transformers import PhiForCausalLM, PreTrainedModel
+from transformers import PreTrainedModel
 
 from .configuration_moondream import MoondreamConfig
+from .modeling_phi import PhiForCausalLM
 from .vision_encoder import VisionEncoder
 
 
@@ -87,8 +88,8 @@ class Moondream(PreTrainedModel):
 
     def answer_question(self, image_embeds, question, tokenizer, chat_history="", result_queue=None, **kwargs):
         prompt = f"<image>\n\n{chat_history}Question: {question}\n\nAnswer:"
-        kwargs.setdefault("max_new_tokens", 512)
-        answer = self.generate(image_embeds, prompt, tokenizer=tokenizer, **kwargs)[0].strip()
+        # As the release: max_new_tokens is fixed here, so passing it too is a TypeError (duplicate keyword).
+        answer = self.generate(image_embeds, prompt, tokenizer=tokenizer, max_new_tokens=512, **kwargs)[0].strip()
         if result_queue:
             result_queue.put(answer)
             return None
