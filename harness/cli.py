@@ -43,6 +43,17 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
                         "settings); `harness models` lists them")
 
 
+def _add_overrides(p: argparse.ArgumentParser, decoding: bool) -> None:
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="edit the model card for this run, as if its YAML said so (part of the run id): e.g. "
+                        "processor.size.longest_edge=768, attn_implementation=sdpa, dtype=float16, "
+                        "finetune.lora.r=16 (repeatable)")
+    if decoding:
+        p.add_argument("--decoding", action="append", metavar="KEY=VALUE",
+                       help="generation setting for every variant (part of the run id): e.g. max_new_tokens=32, "
+                            "num_beams=4 (repeatable)")
+
+
 def _paths(args):
     from harness.plan import resolve_paths
     from harness.registry import load_preset
@@ -84,31 +95,78 @@ def cmd_data_build(args) -> int:
     return 0
 
 
-def _overrides(args) -> dict:
-    out: dict = {}
-    for key in ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "method", "limit"):
-        value = getattr(args, key, None)
-        if value is not None:
-            out[key] = value
-    return out
+FINETUNE_FLAGS = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "method", "limit")
+
+
+def _request(args, models: tuple[str, ...], variants: tuple[str, ...]):
+    """The one typed request the planner takes; every flag that changes a number lands here."""
+    from harness.overrides import parse_assignments
+    from harness.plan import BenchRequest
+
+    sets = parse_assignments(getattr(args, "set", None), "--set")
+    if args.command == "finetune":  # the fine-tune flags are shorthands for --set finetune.KEY=VALUE
+        sets += [(("finetune", key), getattr(args, key)) for key in FINETUNE_FLAGS if getattr(args, key) is not None]
+    return BenchRequest(
+        models=models,
+        variants=variants,
+        preset=_preset(args),
+        benchmark=getattr(args, "benchmark", None) or "chartqa",
+        dataset=args.dataset,
+        dataset_revision=getattr(args, "dataset_revision", None),
+        split=getattr(args, "split", None),
+        limit=getattr(args, "limit", None) if args.command == "bench" else None,
+        batch_sizes=tuple(getattr(args, "batch_size", None) or (8,)) if args.command == "bench" else (8,),
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        recipe=args.recipe,
+        sets=tuple(sets),
+        decoding=tuple(parse_assignments(getattr(args, "decoding", None), "--decoding")),
+        merge_adapter=bool(getattr(args, "merge_adapter", False)),
+    )
 
 
 def cmd_finetune(args) -> int:
-    from harness.plan import finetune_spec
-    from harness.runners.local import execute_finetune
+    from harness.adapters.open import ADAPTERS
+    from harness.execute import execute
+    from harness.orchestrate import prepare_job
+    from harness.plan import plan_finetune
+    from harness.registry import load_model
 
-    spec = finetune_spec(args.model, preset_name=_preset(args), dataset=args.dataset, overrides=_overrides(args),
-                         seed=args.seed, device=args.device, dtype=args.dtype, recipe=args.recipe)
-    record = execute_finetune(spec, _paths(args), force=args.force)
+    card = load_model(args.model)
+    refusal = ADAPTERS.get(card.adapter).finetune_refusal(card.name)
+    if refusal or card.supports.get("finetune") == []:
+        raise HarnessError(refusal or f"{card.name}: its card supports no fine-tune (benchmark only)")
+    spec = plan_finetune(card, _request(args, (args.model,), ("finetuned",)))
+    paths = _paths(args)
+    job = prepare_job(spec, paths)
+    record = execute(spec, job.folder, checkpoints=paths.checkpoints, cache=paths.cache, force=args.force)
     print(json.dumps({k: record.get(k) for k in ("adapter_id", "recipe_name", "method", "steps", "first_loss",
                                                  "final_loss", "wall_time_s", "samples_per_s")}))
     return 0
 
 
 def cmd_bench(args) -> int:
-    from harness.orchestrate import bench
+    from harness.orchestrate import BenchOptions, bench
 
-    return bench(args, _preset(args), _paths(args))
+    request = _request(args, () if args.all else tuple(_split_names(args.model)),
+                       tuple(_split_names(args.variant)) or ("base", "finetuned"))
+    options = BenchOptions(runner=args.runner, force=args.force, dry_run=args.dry_run, json=args.json,
+                           no_finetune=args.no_finetune, leaderboard=not args.no_leaderboard)
+    return bench(request, _paths(args), options)
+
+
+def cmd_execute(args) -> int:
+    from harness.execute import execute_folder
+
+    paths = _paths(args)
+    execute_folder(Path(args.folder), checkpoints=paths.checkpoints, cache=paths.cache, force=args.force)
+    return 0
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    """--model a --model b,c -> [a, b, c] (repeatable or comma-separated)."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
 def cmd_explain(args) -> int:
@@ -189,32 +247,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--force", action="store_true", help="replace an existing fine-tune with another config")
+    p.add_argument("--force", action="store_true", help="redo the fine-tune even if it is complete")
     _add_recipe(p)
+    _add_overrides(p, decoding=False)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="benchmark base and fine-tuned variants, then render the leaderboard")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--all", action="store_true", help="every registered model")
-    group.add_argument("--model", action="append", help="model name (repeatable)")
-    p.add_argument("--variant", action="append", choices=["base", "finetuned", "study"],
-                   help="default: base and finetuned")
+    group.add_argument("--model", action="append", help="model name (repeatable or comma-separated)")
+    p.add_argument("--variant", action="append",
+                   help="base, finetuned or study (repeatable or comma-separated; default: base,finetuned)")
     _add_paths(p, leaderboard=True)
     p.add_argument("--benchmark", default="chartqa")
     p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
+    p.add_argument("--dataset-revision", help="pinned revision (commit) of a hub dataset")
     p.add_argument("--split")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=int, help="bench the first N samples only (fine-tunes still use the whole "
+                                             "train split); limited runs are kept apart from full ones")
     p.add_argument("--batch-size", type=_batch_sizes, default=None, help="one size or a sweep: 1,4,8")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--runner", choices=["local", "docker"], default="local")
+    p.add_argument("--runner", default="local", help="where specs run: local (this process) or docker (the "
+                                                      "model's pinned image)")
     p.add_argument("--merge-adapter", action="store_true",
                    help="fold LoRA adapters into the base weights before timing (recorded as adapter_merged)")
     p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
     _add_recipe(p)
+    _add_overrides(p, decoding=True)
+    p.add_argument("--force", action="store_true", help="redo finished fine-tunes and runs")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (fine-tunes and runs with their ids); "
+                                                          "run nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the full specs as JSON")
     p.add_argument("--no-leaderboard", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("execute", help="run exactly one planned spec (FOLDER/spec.json) into FOLDER: the worker "
+                                       "every runner ends in")
+    p.add_argument("folder", help="a run or fine-tune folder holding spec.json (or the spec.json itself)")
+    p.add_argument("--checkpoints", help="where fine-tunes live (env HARNESS_CHECKPOINTS_DIR)")
+    p.add_argument("--force", action="store_true", help="redo a finished fine-tune")
+    p.set_defaults(func=cmd_execute, preset=None, results=None)
 
     p = sub.add_parser("doctor", help="check installed packages against a model card's pinned environment")
     p.add_argument("model", nargs="+", help="model name(s); one line per unmet pin, exit 1 if any")

@@ -59,6 +59,22 @@ def _device_facts(device: str) -> dict:
     return facts
 
 
+def host_hardware(device: str) -> str:
+    """What `environment_manifest` records as `hardware`, read without torch (for the planner's reuse check).
+
+    CPU: "CPU (N cores)"; CUDA: the GPU's model name from the NVIDIA driver's files.
+    """
+    if not str(device).startswith("cuda"):
+        return f"CPU ({os.cpu_count()} cores)"
+    index = int(str(device).partition(":")[2] or 0)
+    gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*/information"))
+    if index < len(gpus):
+        for line in gpus[index].read_text(errors="replace").splitlines():
+            if line.startswith("Model:"):
+                return line.split(":", 1)[1].strip()
+    return "CUDA GPU"
+
+
 def environment_manifest(device: str) -> dict:
     facts = _device_facts(device)
     return {

@@ -1,160 +1,178 @@
-"""`harness bench`: plan fine-tunes and runs, execute them with a runner, render the leaderboard."""
+"""`harness bench`: plan, hand the specs to a runner, account for every outcome, render the leaderboard.
+
+Skip-if-finished and failure accounting live here once, for every runner: fine-tunes run first, a run
+whose fine-tune failed is skipped with the reason, a finished run is reused only when it was measured
+on the same hardware with the same library versions, and the page is rendered from what finished.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
+import json
+from dataclasses import dataclass
 
 from harness.errors import HarnessError
-from harness.plan import Paths, bench_specs, finetune_spec
+from harness.fileio import read_json, write_json_atomic
+from harness.plan import BenchRequest, Paths, Plan, plan
 from harness.progress import log
-from harness.registry import list_models, load_model
-from harness.specs import DEFAULT_RECIPE
+from harness.runners.base import FAILED, FINISHED, SKIPPED, Job, Outcome, get_runner
+from harness.specs import FinetuneSpec, RunSpec
 
-__all__ = ["bench"]
+__all__ = ["BenchOptions", "bench", "execute_plan", "plan_table", "prepare_job", "reuse_mismatch"]
 
 
-def bench(args, preset: str | None, paths: Paths) -> int:
-    from harness.runners.local import finished_finetune
+@dataclass(frozen=True)
+class BenchOptions:
+    """How to execute a plan (nothing here changes a number, so nothing here is in a spec)."""
 
-    models = [c.name for c in list_models()] if args.all else args.model
-    variants = args.variant or ["base", "finetuned"]
-    recipe = getattr(args, "recipe", None) or DEFAULT_RECIPE
-    runner = _runner(args.runner, recipe)
-    adapter_ids: dict[str, str] = {}
-    failures: list[str] = []
-    if "finetuned" in variants:
-        for model in models:
-            if load_model(model).supports.get("finetune") == []:
-                log(f"{model}: benchmark only (its card supports no fine-tune); no fine-tuned variant")
-                continue
-            fspec = finetune_spec(model, preset_name=preset, dataset=args.dataset, seed=args.seed,
-                                  device=args.device, dtype=args.dtype, recipe=recipe)
-            done = finished_finetune(paths, model)
-            # Older records predate named recipes: they were trained with the official one.
-            same_recipe = done and done.get("recipe_name", DEFAULT_RECIPE) == fspec.recipe_name
-            if same_recipe and done["model_id"] == fspec.model_id and done["dataset"] == fspec.dataset:
-                # A fine-tune the user ran with their own settings (e.g. --epochs 2) is the one to bench.
-                if done["adapter_id"] != fspec.adapter_id:
-                    log(f"{model}: benchmarking the existing fine-tune {done['adapter_id']} in "
-                        f"{paths.finetune_dir(model)} (its recipe differs from the defaults; "
-                        f"`harness finetune {model} --recipe {recipe} --force` redoes it)")
-                adapter_ids[model] = done["adapter_id"]
-                continue
-            if args.no_finetune:
-                raise HarnessError(f"{model}: fine-tune {fspec.adapter_id} missing and --no-finetune given")
-            log(f"{model}: fine-tuned variant missing, fine-tuning first")
-            try:
-                runner.finetune(fspec, paths)
-            except HarnessError as exc:
-                failures.append(f"{model} fine-tune: {exc}")
-                continue
-            adapter_ids[model] = fspec.adapter_id
-    skipped: list[str] = []
-    specs = bench_specs(
-        models, variants, preset_name=preset, benchmark=args.benchmark, dataset=args.dataset, split=args.split,
-        limit=args.limit, batch_sizes=args.batch_size, seed=args.seed, device=args.device, dtype=args.dtype,
-        adapter_ids=adapter_ids, skip_missing_adapters=True, skip_missing_studies=args.all, skipped=skipped,
-    )
-    for line in skipped:
-        log(line)
-    if getattr(args, "merge_adapter", False):
-        specs = [replace(s, merge_adapter=True) if s.adapter_id else s for s in specs]
-    finished = []
-    for spec in specs:
+    runner: str = "local"
+    force: bool = False  # redo finished fine-tunes and runs
+    dry_run: bool = False
+    json: bool = False  # with dry_run: the plan as JSON
+    no_finetune: bool = False
+    leaderboard: bool = True
+
+
+def plan_table(p: Plan) -> str:
+    from tabulate import tabulate
+
+    rows = [["finetune", f.model, "–", "–", f.recipe_name, f.adapter_id] for f in p.finetunes]
+    rows += [["run", r.model, r.variant, r.batch_size, r.limit or "all", r.run_id] for r in p.runs]
+    return tabulate(rows, headers=["kind", "model", "variant", "batch", "recipe / limit", "id"], tablefmt="github")
+
+
+def _plan_json(p: Plan) -> str:
+    return json.dumps({"finetunes": [f.record() for f in p.finetunes], "runs": [r.record() for r in p.runs],
+                       "skipped": list(p.skipped)}, indent=2, sort_keys=True, default=str)
+
+
+def _host_facts(device: str) -> dict:
+    from importlib import metadata
+
+    from harness.manifest import host_hardware
+
+    facts = {"hardware": host_hardware(device)}
+    for name in ("torch", "transformers", "peft"):
         try:
-            finished.append(runner.run(spec, paths))
-        except HarnessError as exc:
-            failures.append(f"{spec.run_id}: {exc}")
-            log(f"error: {spec.run_id}: {exc}")
-    finished = [r for r in finished if isinstance(r, dict) and "spec" in r]
-    if len(set(args.batch_size or [])) > 1 and finished:
+            facts[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            facts[name] = None
+    return facts
+
+
+def reuse_mismatch(result: dict, runner: str) -> str | None:
+    """Why a finished run cannot stand for a run here (other hardware or library versions), or None."""
+    manifest = result.get("manifest") or {}
+    spec = result.get("spec") or {}
+    here = _host_facts(spec.get("device", "cpu"))
+    diffs = []
+    if manifest.get("hardware") and manifest["hardware"] != here["hardware"]:
+        diffs.append(f"hardware {manifest['hardware']} vs {here['hardware']} here")
+    if runner == "local":  # in a container the image's versions count, and the image is pinned by its lock
+        stored = manifest.get("packages") or {}
+        diffs += [f"{name} {stored[name]} vs {here[name]} here" for name in ("torch", "transformers", "peft")
+                  if stored.get(name) and here[name] and stored[name] != here[name]]
+    return "; ".join(diffs) or None
+
+
+def prepare_job(spec: FinetuneSpec | RunSpec, paths: Paths) -> Job:
+    """The job's folder with spec.json written first (an existing one must be the same spec)."""
+    folder = paths.finetune_dir(spec.adapter_id) if isinstance(spec, FinetuneSpec) else paths.run_dir(spec.run_id)
+    path = folder / "spec.json"
+    if path.exists():
+        old = read_json(path)
+        if old.get("config_hash") != spec.config_hash:
+            raise HarnessError(f"{path}: belongs to another configuration; remove the folder")
+    else:
+        write_json_atomic(path, spec.record())
+    return Job(spec, folder, paths.checkpoints, paths.cache)
+
+
+def _finished(job: Job) -> dict | None:
+    path = job.folder / ("training.json" if job.kind == "finetune" else "result.json")
+    if not path.exists():
+        return None
+    record = read_json(path)
+    same = (record.get("adapter_id") == job.spec.adapter_id if job.kind == "finetune"
+            else (record.get("spec") or {}).get("config_hash") == job.spec.config_hash)
+    return record if same else None
+
+
+def _report(outcome: Outcome, outcomes: list[Outcome]) -> None:
+    outcomes.append(outcome)
+    if outcome.status != FINISHED:
+        log(outcome.line())
+        for line in outcome.log_tail[-5:]:
+            log(f"  | {line}")
+
+
+def execute_plan(p: Plan, paths: Paths, options: BenchOptions) -> list[Outcome]:
+    runner = get_runner(options.runner, force=options.force)
+    outcomes: list[Outcome] = []
+    jobs = []
+    for fspec in p.finetunes:
+        job = prepare_job(fspec, paths)
+        if _finished(job) and not options.force:
+            log(f"{fspec.model}: fine-tune {fspec.adapter_id} already complete in {job.folder}")
+            outcomes.append(Outcome(job.id, job.kind, FINISHED, "already complete", job.folder))
+            continue
+        if options.no_finetune:
+            _report(Outcome(job.id, job.kind, FAILED, "fine-tune missing and --no-finetune given"), outcomes)
+            continue
+        log(f"{fspec.model}: fine-tune {fspec.adapter_id} ({fspec.recipe_name} recipe) missing, fine-tuning first")
+        jobs.append(job)
+    for outcome in runner.submit(jobs):
+        _report(outcome, outcomes)
+    ready = {o.job_id for o in outcomes if o.kind == "finetune" and o.ok}
+    jobs = []
+    for spec in p.runs:
+        if spec.needs and spec.needs not in ready:
+            _report(Outcome(spec.run_id, "run", SKIPPED, f"its fine-tune {spec.needs} did not finish"), outcomes)
+            continue
+        job = prepare_job(spec, paths)
+        done = _finished(job)
+        if done and not options.force:
+            mismatch = reuse_mismatch(done, options.runner)
+            if mismatch is None:
+                log(f"{spec.run_id}: already finished, skipped")
+                outcomes.append(Outcome(job.id, job.kind, FINISHED, "already finished", job.folder))
+                continue
+            _report(Outcome(job.id, job.kind, FAILED, f"{job.folder} was measured elsewhere ({mismatch}): bench "
+                            "into another --results folder to measure here, or --force to replace it"), outcomes)
+            continue
+        jobs.append(job)
+    for outcome in runner.submit(jobs):
+        _report(outcome, outcomes)
+    return outcomes
+
+
+def bench(request: BenchRequest, paths: Paths, options: BenchOptions) -> int:
+    p = plan(request)
+    for line in p.skipped:
+        log(line)
+    if options.dry_run:
+        print(_plan_json(p) if options.json else plan_table(p))
+        return 0
+    if request.limit and p.finetunes:
+        log(f"--limit {request.limit} applies to the bench only: fine-tunes train on the whole train split "
+            "(shorten one with --set finetune.limit=N or --set finetune.max_steps=N)")
+    outcomes = execute_plan(p, paths, options)
+    failed = [o for o in outcomes if o.status == FAILED]
+    finished = [o for o in outcomes if o.kind == "run" and o.ok]
+    if len(set(request.batch_sizes)) > 1 and finished:
         from harness.engine.sweep import sweep_table
 
-        log("batch-size sweep (★ = best samples/s per model variant):\n" + sweep_table(finished))
-    if not specs and not failures:
+        results = [read_json(o.folder / "result.json") for o in finished]
+        log("batch-size sweep (★ = best samples/s per model variant):\n" + sweep_table(results))
+    if not p.runs:
         log("nothing to run for these models and variants")
-    if not args.no_leaderboard and not specs and not paths.results.exists():
-        log(f"leaderboard not written: no results in {paths.results} yet")
-    elif not args.no_leaderboard:
+    if options.leaderboard and paths.results.is_dir() and any(paths.results.glob("*/result.json")):
         from harness.leaderboard import write_leaderboard
 
-        try:
-            out = write_leaderboard([paths.results], paths.leaderboard)
-            log(f"leaderboard written to {out}")
-        except HarnessError as exc:
-            failures.append(f"leaderboard: {exc}")
-    if failures:
-        for line in failures:
-            log(f"failed: {line}")
-        return 1
-    return 0
-
-
-class _LocalRunner:
-    def finetune(self, fspec, paths):
-        from harness.runners.local import execute_finetune
-
-        return execute_finetune(fspec, paths)
-
-    def run(self, spec, paths):
-        from harness.runners.local import execute_run
-
-        return execute_run(spec, paths)
-
-
-class _DockerRunner:
-    """Each fine-tune and run in its model's pinned image; results land in the host's folders."""
-
-    def __init__(self, recipe: str = DEFAULT_RECIPE):
-        self.recipe = recipe  # the container plans the same fine-tune spec, so it needs the recipe name
-
-    def _run(self, model: str, argv: list[str], paths: Paths, extra_volumes: dict | None = None) -> None:
-        from harness.runners.docker import image_for, run_in_image, standard_volumes
-
-        card = load_model(model)
-        image = image_for(model, name=card.image or None)
-        # A cache per image: twins are saved by that image's own library versions.
-        volumes = standard_volumes(results=paths.results.resolve(), checkpoints=paths.checkpoints.resolve(),
-                                   cache=(paths.cache / f"container-{model}").resolve())
-        volumes.update(extra_volumes or {})
-        log(f"{model}: running `harness {' '.join(argv)}` in {image}")
-        run_in_image(image, argv, volumes=volumes, on_log=lambda line: log(f"  [{model}] {line}")).check()
-
-    @staticmethod
-    def _common(preset: str | None, seed: int, device: str, dtype: str, dataset: str) -> tuple[list[str], dict]:
-        argv = ["--seed", str(seed), "--device", device, "--dtype", dtype]
-        argv += ["--preset", preset] if preset else []
-        volumes = {}
-        if not dataset.startswith("synthetic:") and Path(dataset).exists():
-            # Mounted at the same absolute path, so the container plans the same dataset string.
-            argv += ["--dataset", str(Path(dataset).resolve())]
-            volumes[str(Path(dataset).resolve())] = str(Path(dataset).resolve()) + ":ro"
-        elif not dataset.startswith("synthetic:"):
-            argv += ["--dataset", dataset]
-        return argv, volumes
-
-    def finetune(self, fspec, paths: Paths):
-        common, volumes = self._common(fspec.preset, fspec.seed, fspec.device, fspec.dtype, fspec.dataset)
-        self._run(fspec.model, ["finetune", fspec.model, "--recipe", fspec.recipe_name, *common], paths, volumes)
-
-    def run(self, spec, paths: Paths):
-        from harness.store import RunStore, read_json
-
-        store = RunStore(paths.results, spec)
-        if store.is_finished():
-            log(f"{spec.run_id}: already finished, skipped")
-            return read_json(store.result_path)
-        common, volumes = self._common(spec.preset, spec.seed, spec.device, spec.dtype, spec.dataset)
-        argv = ["bench", "--model", spec.model, "--variant", spec.variant, "--batch-size", str(spec.batch_size),
-                "--split", spec.split, "--no-finetune", "--no-leaderboard", "--recipe", self.recipe, *common]
-        argv += ["--limit", str(spec.limit)] if spec.limit else []
-        argv += ["--merge-adapter"] if spec.merge_adapter else []
-        self._run(spec.model, argv, paths, volumes)
-        return read_json(store.result_path) if store.result_path.exists() else None
-
-
-def _runner(name: str, recipe: str = DEFAULT_RECIPE):
-    if name == "docker":
-        return _DockerRunner(recipe)
-    return _LocalRunner()
+        out = write_leaderboard([paths.results], paths.leaderboard)
+        log(f"leaderboard written to {out}")
+    elif options.leaderboard:
+        log(f"leaderboard not written: no finished runs in {paths.results} yet")
+    skipped = sum(o.status == SKIPPED for o in outcomes)
+    log(f"runs: {len(finished)} finished" + (f", {skipped} skipped (above)" if skipped else "")
+        + (f", {len(failed)} FAILED (above)" if failed else ""))
+    return 1 if failed else 0

@@ -1,6 +1,9 @@
-"""Planning: expand models x variants x batch sizes into RunSpecs and FinetuneSpecs.
+"""Planning: one typed request -> a Plan of FinetuneSpecs and RunSpecs, every input resolved into the specs.
 
-Pure: reads YAML and result/checkpoint markers, imports no torch, builds nothing.
+The planner is the only code that reads models/, benchmarks/ and presets/. Whatever can change a number
+(model facts, processor kwargs, data source and revision, the synthetic recipe, prompt, decoding, metric
+versions, the typed recipe) goes into a spec and so into its hash; workers read specs, never YAML.
+Pure: imports no torch, builds nothing, runs nothing.
 """
 
 from __future__ import annotations
@@ -8,18 +11,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.registry import load_benchmark, load_model, load_preset, recipe_overrides
+from harness.overrides import CARD_OVERRIDABLE, nest
+from harness.registry import check_recipe, list_models, load_benchmark, load_model, load_preset, recipe_overrides
 from harness.specs import (
     DEFAULT_RECIPE,
     VARIANTS,
     BenchSpec,
     Decoding,
+    FinetuneRecipe,
     FinetuneSpec,
     ModelCard,
+    ModelFacts,
     Preset,
     RunSpec,
     canonical_json,
@@ -27,11 +33,13 @@ from harness.specs import (
 
 __all__ = [
     "SYNTHETIC_PREFIX",
+    "BenchRequest",
     "Paths",
-    "bench_specs",
+    "Plan",
     "deep_merge",
-    "finetune_spec",
-    "resolve_dataset",
+    "facts_for",
+    "plan",
+    "plan_finetune",
     "resolve_paths",
 ]
 
@@ -47,8 +55,12 @@ class Paths:
     leaderboard: Path
     cache: Path
 
-    def finetune_dir(self, model: str) -> Path:
-        return self.checkpoints / model
+    def finetune_dir(self, adapter_id: str) -> Path:
+        """Fine-tunes are keyed by their id, like runs: two recipes never overwrite each other."""
+        return self.checkpoints / adapter_id
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.results / run_id
 
 
 def resolve_paths(preset: Preset | None, results=None, checkpoints=None, leaderboard=None) -> Paths:
@@ -72,50 +84,161 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def resolve_dataset(bench: BenchSpec, preset: Preset | None, override: str | None) -> tuple[str, str | None]:
-    """(source, revision): --dataset wins; a synthetic preset uses its generated set; else the benchmark's."""
-    if override:
-        return override, None
-    if preset and preset.synthetic:
-        # Symbolic, not a path: the runner materialises it in its own cache (host or container).
-        key = hashlib.sha256(canonical_json(preset.synthetic).encode()).hexdigest()[:8]
-        return f"{SYNTHETIC_PREFIX}{key}", None
-    return bench.dataset, bench.dataset_revision
+@dataclass(frozen=True)
+class BenchRequest:
+    """What the user asked for; the CLI fills it, nothing else reads argparse."""
+
+    models: tuple[str, ...] = ()  # empty: every registered model (--all)
+    variants: tuple[str, ...] = ("base", "finetuned")
+    preset: str | None = None
+    benchmark: str = "chartqa"
+    dataset: str | None = None
+    dataset_revision: str | None = None
+    split: str | None = None
+    limit: int | None = None  # the bench only; fine-tunes always use the whole train split
+    batch_sizes: tuple[int, ...] = (8,)
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+    recipe: str = DEFAULT_RECIPE
+    # Card edits from `--set KEY=VALUE` and decoding from `--decoding KEY=VALUE`: (path, value) pairs.
+    sets: tuple[tuple[tuple[str, ...], object], ...] = ()
+    decoding: tuple[tuple[tuple[str, ...], object], ...] = ()
+    merge_adapter: bool = False
+
+    @property
+    def all_models(self) -> bool:
+        return not self.models
 
 
-def _model_identity(card: ModelCard, preset: Preset | None) -> tuple[str, str | None]:
+@dataclass(frozen=True)
+class Plan:
+    """The specs to run, as a small graph: a fine-tuned RunSpec `needs` the FinetuneSpec with that id."""
+
+    finetunes: tuple[FinetuneSpec, ...] = ()
+    runs: tuple[RunSpec, ...] = ()
+    skipped: tuple[str, ...] = field(default_factory=tuple)  # one line each: what was left out and why
+
+    def finetune(self, adapter_id: str) -> FinetuneSpec | None:
+        return next((f for f in self.finetunes if f.adapter_id == adapter_id), None)
+
+
+# ------------------------------------------------------------------------------------------ resolution
+
+def _check_sets(sets: dict) -> None:
+    unknown = sorted(set(sets) - set(CARD_OVERRIDABLE))
+    if unknown:
+        raise HarnessError(f"--set {unknown[0]}: not a card setting that can be overridden "
+                           f"(use one of {', '.join(CARD_OVERRIDABLE)}; decoding goes in --decoding)")
+    check_recipe(sets.get("finetune"), "--set finetune")
+
+
+def _apply_sets(card: ModelCard, sets: dict) -> ModelCard:
+    """The card with `--set` edits applied, as if the YAML file said so.
+
+    processor and finetune edits are applied last by `model_facts` and `_recipe` instead, so that they
+    win over a twin's or a preset's values too.
+    """
+    changes = {}
+    for key, value in sets.items():
+        if key in ("processor", "finetune"):
+            continue
+        current = getattr(card, key)
+        if isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise HarnessError(f"--set {key}={value!r}: {key} is a mapping; set one of its keys ({key}.KEY=...)")
+            value = deep_merge(current, value)
+        changes[key] = value
+    if "generation" in changes:
+        Decoding.from_dict({**Decoding().to_dict(), **changes["generation"]})
+    return replace(card, **changes)
+
+
+def _twin_version() -> str:
+    from harness.adapters.twins.cache import TWIN_VERSION
+
+    return TWIN_VERSION
+
+
+def model_identity(card: ModelCard, preset: Preset | None) -> tuple[str, str | None]:
     if preset and preset.use_twins:
-        from harness.adapters.twins.cache import TWIN_VERSION
-
-        return f"twin:{card.name}@v{TWIN_VERSION}", None
+        return f"twin:{card.name}@v{_twin_version()}", None
     return card.hub_id, card.revision
+
+
+def model_facts(card: ModelCard, preset: Preset | None, sets: dict) -> ModelFacts:
+    twin = bool(preset and preset.use_twins)
+    processor = dict(card.processor)
+    if twin:
+        processor = {**processor, **card.twin.get("processor", {})}
+    processor = deep_merge(processor, sets.get("processor", {}))  # --set wins over the twin's bounds too
+    return ModelFacts(
+        name=card.name,
+        family=card.family,
+        adapter=card.adapter,
+        trust_remote_code=card.trust_remote_code,
+        processor=processor,
+        attn_implementation=card.attn_implementation,
+        # A twin is built by this harness with the installed library: its own pins, not the real model's.
+        environment=dict(card.twin.get("environment", {})) if twin else dict(card.environment),
+        environment_notes={} if twin else dict(card.environment_notes),
+        image=card.image,
+        twin_builder=card.twin.get("builder") if twin else None,
+    )
+
+
+def facts_for(model: str, preset: str | None = None) -> ModelFacts:
+    """The model facts a spec for `model` carries (under `preset`): for tools and tests that load one model."""
+    card = load_model(model)
+    return model_facts(card, load_preset(preset) if preset else None, {})
+
+
+def _dataset(bench: BenchSpec, preset: Preset | None, request: BenchRequest) -> tuple[str, str | None, dict | None]:
+    """(source, revision, synthetic recipe): --dataset wins; a synthetic preset generates; else the benchmark's."""
+    if request.dataset:
+        return request.dataset, request.dataset_revision, None
+    if preset and preset.synthetic:
+        # Symbolic, not a path: the worker materialises it in its own cache (host or container).
+        key = hashlib.sha256(canonical_json(preset.synthetic).encode()).hexdigest()[:8]
+        return f"{SYNTHETIC_PREFIX}{key}", None, dict(preset.synthetic)
+    return bench.dataset, request.dataset_revision or bench.dataset_revision, None
+
+
+def _device(preset: Preset | None, override: str | None) -> str:
+    """The device a spec runs on, resolved here ('auto' is never recorded): cuda when this host has a GPU."""
+    device = override or (preset.device if preset and preset.device else None) or "auto"
+    if device != "auto":
+        return device
+    from harness.runners.docker import host_has_nvidia_gpu
+
+    return "cuda" if host_has_nvidia_gpu() else "cpu"
 
 
 def _dtype(card: ModelCard, preset: Preset | None, override: str | None) -> str:
     return override or (preset.dtype if preset and preset.dtype else None) or card.dtype
 
 
-def _device(preset: Preset | None, override: str | None) -> str:
-    return override or (preset.device if preset and preset.device else None) or "auto"
-
-
-def finetune_spec(model: str, *, preset_name: str | None = None, dataset: str | None = None,
-                  overrides: dict | None = None, seed: int = 0, device: str | None = None,
-                  dtype: str | None = None, benchmark: str = "chartqa",
-                  recipe: str = DEFAULT_RECIPE) -> FinetuneSpec:
-    """Merge order: the card's official recipe, the named `recipe`'s overrides, the preset, the twin's
-    overrides (twin presets only), then command-line `overrides`."""
-    card = load_model(model)
-    preset = load_preset(preset_name) if preset_name else None
-    bench = load_benchmark(benchmark)
-    source, revision = resolve_dataset(bench, preset, dataset)
-    recipe_name = recipe
-    recipe = deep_merge(card.finetune, recipe_overrides(card, recipe_name))
-    recipe = deep_merge(recipe, preset.finetune if preset else {})
+def _recipe(card: ModelCard, preset: Preset | None, recipe_name: str, sets: dict) -> FinetuneRecipe:
+    """Card (official), the named recipe, the preset, the twin (twin presets only), then --set finetune.*."""
+    layers = [card.finetune, recipe_overrides(card, recipe_name), preset.finetune if preset else {}]
     if preset and preset.use_twins:
-        recipe = deep_merge(recipe, card.twin.get("finetune", {}))
-    recipe = deep_merge(recipe, overrides or {})
-    model_id, model_revision = _model_identity(card, preset)
+        layers.append(card.twin.get("finetune", {}))
+    layers.append(sets.get("finetune", {}))
+    merged: dict = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    return FinetuneRecipe.from_dict(merged, f"{card.source_file}: finetune (merged)")
+
+
+def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None = None,
+                  bench: BenchSpec | None = None) -> FinetuneSpec:
+    preset = preset if preset is not None else (load_preset(request.preset) if request.preset else None)
+    bench = bench or load_benchmark(request.benchmark)
+    sets = nest(list(request.sets))
+    _check_sets(sets)
+    card = _apply_sets(card, sets)
+    source, revision, synthetic = _dataset(bench, preset, request)
+    model_id, model_revision = model_identity(card, preset)
     return FinetuneSpec(
         model=card.name,
         model_id=model_id,
@@ -124,84 +247,108 @@ def finetune_spec(model: str, *, preset_name: str | None = None, dataset: str | 
         dataset_revision=revision,
         split="train",
         prompt_suffix=bench.prompt_suffix,
-        recipe=recipe,
-        dtype=_dtype(card, preset, dtype),
-        device=_device(preset, device),
-        seed=seed,
+        recipe=_recipe(card, preset, request.recipe, sets),
+        dtype=_dtype(card, preset, request.dtype),
+        device=_device(preset, request.device),
+        seed=request.seed,
         preset=preset.name if preset else None,
-        recipe_name=recipe_name,
+        recipe_name=request.recipe,
+        model_facts=model_facts(card, preset, sets),
+        synthetic=synthetic,
     )
 
 
-def bench_specs(models: list[str], variants: list[str], *, preset_name: str | None = None,
-                benchmark: str = "chartqa", dataset: str | None = None, split: str | None = None,
-                limit: int | None = None, batch_sizes: list[int] | None = None, seed: int = 0,
-                device: str | None = None, dtype: str | None = None,
-                adapter_ids: dict[str, str] | None = None, skip_missing_adapters: bool = False,
-                skip_missing_studies: bool = False, skipped: list[str] | None = None) -> list[RunSpec]:
-    """RunSpecs for every model x variant x batch size. `adapter_ids` maps model -> fine-tune id.
+def _metric_versions(names: tuple[str, ...]) -> dict:
+    from harness.metrics import get_metric
 
-    A study variant that cannot run is left out, with the reason appended to `skipped`: under twins
-    (always), or for a model whose card has no study checkpoint when `skip_missing_studies` (`--all`);
-    otherwise the latter is an error.
-    """
-    preset = load_preset(preset_name) if preset_name else None
-    bench = load_benchmark(benchmark)
-    source, revision = resolve_dataset(bench, preset, dataset)
+    return {name: get_metric(name).version for name in names}
+
+
+def _study_skip(card: ModelCard, preset: Preset | None, request: BenchRequest) -> str | None:
+    """Why the study variant of `card` cannot run, or None. Naming such a model is an error."""
+    if not card.study:
+        reason = "the original study published no fine-tune for this model"
+        if not request.all_models:
+            raise HarnessError(f"{card.name}: {reason}")
+        return reason
+    if preset and preset.use_twins:
+        return (f"preset {preset.name} runs offline twins, and the study's published weights "
+                f"({card.study['hub_id']}) cannot be twinned")
+    return None
+
+
+def plan(request: BenchRequest) -> Plan:
+    """Every fine-tune and run the request implies, fully resolved; raises on any invalid input."""
+    preset = load_preset(request.preset) if request.preset else None
+    bench = load_benchmark(request.benchmark)
+    for variant in request.variants:
+        if variant not in VARIANTS:
+            raise HarnessError(f"unknown variant '{variant}' (use {', '.join(VARIANTS)})")
+    if any(b < 1 for b in request.batch_sizes):
+        raise HarnessError(f"--batch-size must be positive, got {list(request.batch_sizes)}")
+    if request.limit is not None and request.limit < 1:
+        raise HarnessError(f"--limit must be a positive number of samples, got {request.limit}")
+    cards = list_models() if request.all_models else [load_model(name) for name in request.models]
+    sets = nest(list(request.sets))
+    _check_sets(sets)
+    source, revision, synthetic = _dataset(bench, preset, request)
     decoding_base = deep_merge(bench.decoding.to_dict(), preset.bench.get("decoding", {}) if preset else {})
-    specs = []
-    for name in models:
-        card = load_model(name)
-        model_id, model_revision = _model_identity(card, preset)
-        # Card-level generation settings apply to every variant alike: same decoding for base and fine-tune.
-        decoding = Decoding.from_dict(deep_merge(decoding_base, card.generation)).to_dict()
-        for variant in variants:
-            if variant not in VARIANTS:
-                raise HarnessError(f"unknown variant '{variant}' (use {', '.join(VARIANTS)})")
-            adapter_id, adapter_revision = None, None
+    finetunes: dict[str, FinetuneSpec] = {}
+    runs, skipped = [], []
+    for base_card in cards:
+        card = _apply_sets(base_card, sets)
+        model_id, model_revision = model_identity(card, preset)
+        facts = model_facts(card, preset, sets)
+        # Card-level generation, then --decoding: the same for every variant, so comparisons are fair.
+        decoding = deep_merge(deep_merge(decoding_base, card.generation), nest(list(request.decoding)))
+        try:
+            decoding = Decoding.from_dict(decoding).to_dict()
+        except HarnessError as exc:
+            raise HarnessError(f"{card.source_file}: {exc}") from None
+        for variant in request.variants:
+            adapter_id = adapter_revision = adapter_kind = None
             if variant == "finetuned":
-                adapter_id = (adapter_ids or {}).get(name)
-                if adapter_id is None and skip_missing_adapters:
-                    continue  # its fine-tune failed and was reported; bench the rest
-                if adapter_id is None:
-                    raise HarnessError(f"{name}: no fine-tuned adapter; run `harness finetune {name}` first")
+                if card.supports.get("finetune") == []:
+                    skipped.append(f"{card.name}: benchmark only (its card supports no fine-tune); "
+                                   "no fine-tuned variant")
+                    continue
+                fspec = plan_finetune(base_card, request, preset, bench)
+                finetunes.setdefault(fspec.adapter_id, fspec)
+                adapter_id = fspec.adapter_id
+                adapter_kind = "full" if fspec.recipe.method == "full" else "adapter"
             elif variant == "study":
-                reason = None
-                if not card.study:
-                    reason = "the original study published no fine-tune for this model"
-                    if not skip_missing_studies:
-                        raise HarnessError(f"{name}: {reason}")
-                elif preset and preset.use_twins:
-                    reason = (f"preset {preset.name} runs offline twins, and the study's published weights "
-                              f"({card.study['hub_id']}) cannot be twinned")
+                reason = _study_skip(card, preset, request)
                 if reason:
-                    if skipped is not None:
-                        skipped.append(f"{name}: study variant skipped: {reason}")
+                    skipped.append(f"{card.name}: study variant skipped: {reason}")
                     continue
                 adapter_id, adapter_revision = card.study["hub_id"], card.study.get("revision")
-            for batch_size in batch_sizes or [8]:
-                if batch_size < 1:
-                    raise HarnessError(f"--batch-size must be positive, got {batch_size}")
-                specs.append(RunSpec(
+                adapter_kind = card.study.get("kind", "adapter")
+            for batch_size in request.batch_sizes:
+                runs.append(RunSpec(
                     model=card.name,
                     variant=variant,
                     benchmark=bench.name,
                     benchmark_version=bench.version,
                     dataset=source,
                     dataset_revision=revision,
-                    split=split or bench.split,
-                    limit=limit,
+                    split=request.split or bench.split,
+                    limit=request.limit,
                     batch_size=batch_size,
                     preset=preset.name if preset else None,
                     decoding=decoding,
                     prompt_suffix=bench.prompt_suffix,
                     metrics=bench.metrics,
-                    dtype=_dtype(card, preset, dtype),
-                    device=_device(preset, device),
-                    seed=seed,
+                    dtype=_dtype(card, preset, request.dtype),
+                    device=_device(preset, request.device),
+                    seed=request.seed,
                     model_id=model_id,
                     model_revision=model_revision,
                     adapter_id=adapter_id,
                     adapter_revision=adapter_revision,
+                    adapter_kind=adapter_kind,
+                    merge_adapter=request.merge_adapter and adapter_id is not None,
+                    model_facts=facts,
+                    metric_versions=_metric_versions(bench.metrics),
+                    synthetic=synthetic,
                 ))
-    return specs
+    return Plan(finetunes=tuple(finetunes.values()), runs=tuple(runs), skipped=tuple(skipped))

@@ -5,17 +5,16 @@ Also resolves lazy "module:attr" names, so adapters and twin builders import onl
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from harness.errors import HarnessError
-from harness.specs import DEFAULT_RECIPE, BenchSpec, Decoding, ModelCard, Preset
+from harness.plugins import resolve_object
+from harness.specs import DEFAULT_RECIPE, BenchSpec, Decoding, FinetuneRecipe, ModelCard, Preset
 
 __all__ = [
     "config_root",
@@ -27,13 +26,7 @@ __all__ = [
     "resolve_object",
 ]
 
-# Recipe keys the fine-tune code reads (harness/train, harness/runners): a named recipe that sets any
-# other key has a typo, which would otherwise train with the official value and a misleading name.
-FINETUNE_KEYS = frozenset({
-    "method", "epochs", "max_steps", "limit", "batch_size", "grad_accum", "lr", "weight_decay", "optimizer",
-    "betas", "eps", "schedule", "warmup_ratio", "warmup_steps", "warmup_start", "lr_floor", "max_grad_norm",
-    "max_length", "gradient_checkpointing", "autocast", "save_every", "lora",
-})
+TWIN_KEYS = ("builder", "environment", "finetune", "processor")
 
 
 def config_root() -> Path:
@@ -88,14 +81,47 @@ def list_models() -> list[ModelCard]:
     return [load_model(name) for name in _names("models")]
 
 
-@cache
+def check_recipe(layer: dict | None, where: str) -> None:
+    """A partial recipe (a card's, a preset's, a twin's, an override) must use FinetuneRecipe's keys."""
+    if layer is not None and not isinstance(layer, dict):
+        raise HarnessError(f"{where}: expected a mapping of fine-tune settings")
+    try:
+        FinetuneRecipe.from_dict(layer, where)
+    except TypeError as exc:  # a value of the wrong shape, e.g. lora: 8
+        raise HarnessError(f"{where}: {exc}") from None
+
+
+def _version(kind: str, name: str) -> tuple[str, int]:
+    """The cache key of a config file: where it is and when it last changed (an edit is seen at once)."""
+    path = _path(kind, name)
+    return str(path), path.stat().st_mtime_ns
+
+
 def load_model(name: str) -> ModelCard:
-    path = _path("models", name)
+    return _load_model(name, *_version("models", name))
+
+
+def load_benchmark(name: str) -> BenchSpec:
+    return _load_benchmark(name, *_version("benchmarks", name))
+
+
+def load_preset(name: str) -> Preset:
+    return _load_preset(name, *_version("presets", name))
+
+
+@cache
+def _load_model(name: str, path: str, mtime_ns: int) -> ModelCard:
+    path = Path(path)
     data = _read_yaml(path)
     card = _build(ModelCard, data, path, ("name", "family", "adapter", "hub_id", "revision"))
     if card.name != name:
         raise HarnessError(f"{path}: field 'name' is '{card.name}', expected '{name}' (the file name)")
     _check_recipes(card.recipes, path)
+    check_recipe(card.finetune, f"{path}: finetune")
+    unknown = sorted(set(card.twin) - set(TWIN_KEYS))
+    if unknown:
+        raise HarnessError(f"{path}: twin: unknown key '{unknown[0]}' (known: {', '.join(TWIN_KEYS)})")
+    check_recipe(card.twin.get("finetune"), f"{path}: twin.finetune")
     return card
 
 
@@ -108,9 +134,7 @@ def _check_recipes(recipes, path: Path) -> None:
     for name, entry in recipes.items():
         if not isinstance(entry, dict) or not str(entry.get("source") or "").strip():
             raise HarnessError(f"{path}: recipes.{name} needs a 'source' saying where its values come from")
-        unknown = sorted(set(entry) - FINETUNE_KEYS - {"source"})
-        if unknown:
-            raise HarnessError(f"{path}: recipes.{name}: unknown fine-tune key(s) {unknown}")
+        check_recipe({k: v for k, v in entry.items() if k != "source"}, f"{path}: recipes.{name}")
     official = recipes.get(DEFAULT_RECIPE)
     if official is None:
         raise HarnessError(f"{path}: recipes needs an '{DEFAULT_RECIPE}' entry citing the source of 'finetune:'")
@@ -128,8 +152,8 @@ def recipe_overrides(card: ModelCard, name: str) -> dict:
 
 
 @cache
-def load_benchmark(name: str) -> BenchSpec:
-    path = _path("benchmarks", name)
+def _load_benchmark(name: str, path: str, mtime_ns: int) -> BenchSpec:
+    path = Path(path)
     data = _read_yaml(path)
     data["metrics"] = tuple(data.get("metrics") or ())
     data["version"] = str(data.get("version", ""))
@@ -143,8 +167,8 @@ def load_benchmark(name: str) -> BenchSpec:
 
 
 @cache
-def load_preset(name: str) -> Preset:
-    path = _path("presets", name)
+def _load_preset(name: str, path: str, mtime_ns: int) -> Preset:
+    path = Path(path)
     data = _read_yaml(path)
     for key, default in (("synthetic", {}), ("bench", {}), ("finetune", {}), ("paths", {})):
         data[key] = data.get(key) or default
@@ -153,19 +177,6 @@ def load_preset(name: str) -> Preset:
     data.setdefault("banner", "")
     data.setdefault("description", "")
     data.setdefault("use_twins", False)
-    return _build(Preset, data, path, ("name",))
-
-
-def resolve_object(ref: str) -> Any:
-    """Import "package.module:attr" lazily, with a one-line error naming the reference."""
-    module_name, _, attr = ref.partition(":")
-    if not module_name or not attr:
-        raise HarnessError(f"'{ref}' is not a 'module:attribute' reference")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise HarnessError(f"cannot import {module_name} for '{ref}': {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise HarnessError(f"{module_name} has no attribute '{attr}' (from '{ref}')") from None
+    preset = _build(Preset, data, path, ("name",))
+    check_recipe(preset.finetune, f"{path}: finetune")
+    return preset

@@ -19,8 +19,12 @@ __all__ = [
     "FinetuneSpec",
     "ModelCard",
     "Preset",
+    "FinetuneRecipe",
+    "LoraSettings",
+    "ModelFacts",
     "RunSpec",
     "canonical_json",
+    "spec_from_record",
 ]
 
 # The layout version of the stored records; the rule for bumping it is in harness/records/__init__.py.
@@ -81,6 +85,7 @@ class ModelCard:
     environment_notes: dict = field(default_factory=dict)  # why a pin exists, per package (harness doctor)
     generation: dict = field(default_factory=dict)  # Decoding fields that differ from the benchmark's
     processor: dict = field(default_factory=dict)  # processor kwargs (image size bounds, ...)
+    attn_implementation: str | None = None  # e.g. sdpa, eager, flash_attention_2 (None: the library's choice)
     finetune: dict = field(default_factory=dict)  # the default ("official") fine-tune recipe
     # Named recipes: {"official": {"source": ...}, "study": {"source": ..., <keys overriding finetune>}}
     recipes: dict = field(default_factory=dict)
@@ -122,19 +127,138 @@ class Preset:
     source_file: str = ""
 
 
+# Typed pieces of a spec. Each rejects unknown keys with a one-line error naming the key and where it came
+# from, so a misspelled YAML key or override never silently changes (or fails to change) a number.
+
+
+def _reject_unknown(cls, data: dict, where: str) -> None:
+    unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+    if unknown:
+        from harness.errors import HarnessError
+
+        known = ", ".join(sorted(cls.__dataclass_fields__))
+        raise HarnessError(f"{where}: unknown key '{unknown[0]}' (known: {known})")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA hyper-parameters. `target_modules` None means the adapter's default targets."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] | str | None = None
+    init: bool | str = True
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "lora") -> LoraSettings:
+        data = dict(data or {})
+        _reject_unknown(cls, data, where)
+        if isinstance(data.get("target_modules"), list):
+            data["target_modules"] = tuple(data["target_modules"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """A fine-tune's settings; the defaults live here and nowhere else."""
+
+    method: str = "lora"  # lora | qlora | full
+    epochs: int = 1
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.0
+    warmup_steps: int | None = None  # an absolute count wins over the ratio
+    warmup_start: float = 0.0  # warm-up starts at this fraction of lr
+    lr_floor: float = 0.0  # the schedule ends at this fraction of lr
+    schedule: str = "cosine"
+    optimizer: str = "adamw"
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    max_grad_norm: float | None = 1.0  # None: no clipping
+    max_length: int = 2048
+    gradient_checkpointing: bool = False
+    autocast: bool = True  # on CUDA, LoRA/QLoRA forwards run under autocast in the compute dtype (train/recipe.py)
+    max_steps: int | None = None
+    limit: int | None = None  # train on the first N samples only
+    save_every: int | None = None  # checkpoint every N optimizer steps (default: a quarter of the run)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "finetune") -> FinetuneRecipe:
+        data = dict(data or {})
+        _reject_unknown(cls, data, where)
+        data["lora"] = LoraSettings.from_dict(data.get("lora"), f"{where}: lora")
+        if data.get("betas") is not None:
+            data["betas"] = tuple(float(b) for b in data["betas"])
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["lora"]["target_modules"] = (list(self.lora.target_modules)
+                                         if isinstance(self.lora.target_modules, tuple) else self.lora.target_modules)
+        out["betas"] = list(self.betas) if self.betas is not None else None
+        return out
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a worker needs to know about a model, resolved by the planner from the card (and its twin).
+
+    The worker never reads models/*.yaml: it builds the adapter from these facts, and every one of them
+    can change a number, so they are all in the spec's hash. Attribute names match ModelCard's, so
+    code written against a card (the adapters, `harness doctor`) takes these unchanged.
+    """
+
+    name: str
+    family: str
+    adapter: str  # "module:Class" of the ModelAdapter
+    trust_remote_code: bool
+    processor: dict  # processor kwargs in effect (card, then twin, then overrides)
+    attn_implementation: str | None
+    environment: dict  # pins checked before loading: the real model's, or the versions a twin runs under
+    environment_notes: dict
+    image: str
+    twin_builder: str | None = None  # "module:function" when the weights are an offline twin
+
+    @property
+    def source_file(self) -> str:
+        return f"models/{self.name}.yaml"
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "model_facts") -> ModelFacts:
+        _reject_unknown(cls, data, where)
+        return cls(**data)
+
+
+# Bookkeeping keys a stored spec record carries besides the spec's own fields.
+RECORD_KEYS = ("kind", "config_hash", "run_id", "adapter_id")
+
+
 class _HashedSpec:
     """Serialisation and the identity hash, shared by the specs that name their outputs.
 
     No file locations go into a spec: the same run in a container and on the host is the same run.
     """
 
+    kind = ""
+
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def record(self) -> dict:
+        """What spec.json holds: the spec, its kind and its identity (checked when a worker reads it)."""
+        return {**self.to_dict(), "kind": self.kind, "config_hash": self.config_hash}
+
     @classmethod
-    def from_dict(cls, data: dict):
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def _fields_from(cls, data: dict, where: str) -> dict:
+        data = {k: v for k, v in data.items() if k not in RECORD_KEYS or k in cls.__dataclass_fields__}
+        _reject_unknown(cls, data, where)
+        if isinstance(data.get("model_facts"), dict):
+            data["model_facts"] = ModelFacts.from_dict(data["model_facts"], f"{where}: model_facts")
+        return data
 
     @property
     def config_hash(self) -> str:
@@ -167,10 +291,16 @@ class RunSpec(_HashedSpec):
     seed: int
     model_id: str  # hub id, or "twin:<name>" for an offline twin
     model_revision: str | None
-    adapter_id: str | None  # fine-tune record id or published hub id; None for the base variant
+    adapter_id: str | None  # fine-tune id (checkpoints/<id>/) or published hub id; None for the base variant
     adapter_revision: str | None = None
+    adapter_kind: str | None = None  # "adapter" (PEFT on the base) or "full" (complete weights)
     merge_adapter: bool = False  # fold a PEFT adapter into the base weights before timing (faster decode)
+    model_facts: ModelFacts | None = None
+    metric_versions: dict = field(default_factory=dict)  # name -> version of its definition
+    synthetic: dict | None = None  # the generator recipe when `dataset` is synthetic:<key>
     schema_version: int = SCHEMA_VERSION
+
+    kind = "run"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -178,17 +308,26 @@ class RunSpec(_HashedSpec):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunSpec:
-        return super().from_dict({**data, "metrics": tuple(data.get("metrics", ()))})
+    def from_dict(cls, data: dict, where: str = "run spec") -> RunSpec:
+        data = cls._fields_from(data, where)
+        return cls(**{**data, "metrics": tuple(data.get("metrics", ()))})
 
     @property
     def run_id(self) -> str:
         return f"{self.model}-{self.variant}-bs{self.batch_size}-{self.config_hash}"
 
+    @property
+    def needs(self) -> str | None:
+        """The fine-tune id this run reads its weights from, if any (the plan's graph edge)."""
+        return self.adapter_id if self.variant == "finetuned" else None
+
+    def record(self) -> dict:
+        return {**super().record(), "run_id": self.run_id}
+
 
 @dataclass(frozen=True)
 class FinetuneSpec(_HashedSpec):
-    """One fine-tune: a model, its training data and the fully merged recipe."""
+    """One fine-tune: a model, its training data and the fully merged, typed recipe."""
 
     model: str
     model_id: str
@@ -197,14 +336,46 @@ class FinetuneSpec(_HashedSpec):
     dataset_revision: str | None
     split: str
     prompt_suffix: str
-    recipe: dict
+    recipe: FinetuneRecipe
     dtype: str
     device: str
     seed: int
     preset: str | None
-    recipe_name: str = DEFAULT_RECIPE  # the card's named recipe the `recipe` dict starts from
+    recipe_name: str = DEFAULT_RECIPE  # the card's named recipe the `recipe` starts from
+    model_facts: ModelFacts | None = None
+    synthetic: dict | None = None
     schema_version: int = SCHEMA_VERSION
+
+    kind = "finetune"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["recipe"] = self.recipe.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "fine-tune spec") -> FinetuneSpec:
+        data = cls._fields_from(data, where)
+        return cls(**{**data, "recipe": FinetuneRecipe.from_dict(data.get("recipe"), f"{where}: recipe")})
 
     @property
     def adapter_id(self) -> str:
         return f"{self.model}-ft-{self.config_hash}"
+
+    def record(self) -> dict:
+        return {**super().record(), "adapter_id": self.adapter_id}
+
+
+def spec_from_record(record: dict, where: str = "spec.json") -> RunSpec | FinetuneSpec:
+    """A spec from its stored record; the stored hash must be the one the spec computes."""
+    from harness.errors import HarnessError
+
+    kinds = {"run": RunSpec, "finetune": FinetuneSpec}
+    kind = record.get("kind")
+    if kind not in kinds:
+        raise HarnessError(f"{where}: 'kind' must be run or finetune, got {kind!r}")
+    spec = kinds[kind].from_dict(record, where)
+    if record.get("config_hash") not in (None, spec.config_hash):
+        raise HarnessError(f"{where}: stored config_hash {record['config_hash']} is not this spec's "
+                           f"{spec.config_hash} (edited by hand, or written by another harness version)")
+    return spec

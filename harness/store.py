@@ -20,14 +20,18 @@ __all__ = ["RunStore", "load_results", "read_json", "write_json_atomic"]
 
 
 class RunStore:
-    """The folder of one run: <results>/<run_id>/."""
+    """The folder of one run (by default <results>/<run_id>/, see `under`)."""
 
-    def __init__(self, results_dir: str | Path, spec: RunSpec):
+    def __init__(self, folder: str | Path, spec: RunSpec):
         self.spec = spec
-        self.dir = Path(results_dir) / spec.run_id
+        self.dir = Path(folder)
         self.spec_path = self.dir / "spec.json"
         self.samples_path = self.dir / "samples.jsonl"
         self.result_path = self.dir / "result.json"
+
+    @classmethod
+    def under(cls, results_dir: str | Path, spec: RunSpec) -> RunStore:
+        return cls(Path(results_dir) / spec.run_id, spec)
 
     def is_finished(self) -> bool:
         if not self.result_path.exists():
@@ -36,7 +40,7 @@ class RunStore:
 
     def begin(self) -> None:
         """Write spec.json before any work; an existing one must describe the same run."""
-        record = {**self.spec.to_dict(), "config_hash": self.spec.config_hash, "run_id": self.spec.run_id}
+        record = self.spec.record()
         if self.spec_path.exists():
             old = read_json(self.spec_path)
             if old.get("config_hash") != self.spec.config_hash:

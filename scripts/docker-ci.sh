@@ -159,6 +159,8 @@ phase_end
 # ------------------------------------------------------------------------------------------ build
 TAG=$("$PYTHON" -c 'import re,sys; print(re.search(r"__version__ = \"(.+?)\"", open("harness/__init__.py").read()).group(1))')
 export HARNESS_IMAGE_TAG=$TAG
+# The commit the images record in every result's manifest (compose passes it as a build arg).
+export HARNESS_GIT_SHA=${HARNESS_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null)}
 # A sentinel token: present in the environment of every build and run, it must appear in no image
 # (tests/docker checks history and config) and in no log line the runner hands back.
 export HF_TOKEN=${HF_TOKEN:-hf_ci_sentinel_$(date +%s)_do_not_bake}
@@ -209,7 +211,8 @@ else
     for m in moondream smolvlm qwen2vl; do
         build "harness-$m" docker/model.Dockerfile --build-arg "MODEL=$m" \
             --build-arg "BASE_IMAGE=harness-base:$TAG" \
-            --build-arg "HARNESS_VERSION=$TAG" &
+            --build-arg "HARNESS_VERSION=$TAG" --build-arg "HARNESS_IMAGE=harness-$m:$TAG" \
+            --build-arg "HARNESS_GIT_SHA=$HARNESS_GIT_SHA" &
         pids+=($!)
     done
     failed=0
@@ -272,6 +275,20 @@ want = {(c.name, "base") for c in list_models()}
 want |= {(c.name, "finetuned") for c in list_models() if c.supports.get("finetune") != []}
 print("docker-ci: bench rows", "match" if got == want else f"differ: missing {want - got}, extra {got - want}")
 sys.exit(got != want)
+PY
+# Moondream (2024) must have generated in its image through the 2024 remote code's generation
+# interface (its own prepare_inputs_for_generation, which needs transformers < 4.49), not transformers'.
+"$PYTHON" - "$HARNESS_HOST_RESULTS" <<'PY' || FAILURES+=("moondream did not generate through the 2024 remote-code interface")
+import json, sys
+from pathlib import Path
+rows = [json.loads(p.read_text()) for p in Path(sys.argv[1]).glob("*/result.json")]
+rows = [r for r in rows if r["spec"]["model"] == "moondream"]
+bad = [(r["spec"]["variant"], r["manifest"].get("generation_interface"), r["manifest"]["packages"].get("transformers"))
+       for r in rows if not str(r["manifest"].get("generation_interface")).startswith("remote:")]
+for r in rows:
+    print("docker-ci: moondream", r["spec"]["variant"], "transformers", r["manifest"]["packages"].get("transformers"),
+          "generation", r["manifest"].get("generation_interface"))
+sys.exit(not rows or bool(bad))
 PY
 if [[ -s $WORK/leaderboard/LEADERBOARD.md ]]; then
     say "bench: leaderboard $(wc -l <"$WORK/leaderboard/LEADERBOARD.md") lines"

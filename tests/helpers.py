@@ -19,3 +19,53 @@ def read_results(results_dir: Path) -> dict[tuple[str, str, int], dict]:
 
 def read_samples(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in (Path(run_dir) / "samples.jsonl").read_text().splitlines()]
+
+
+def plan_runs(models, variants=("base",), **request):
+    """RunSpecs the planner makes for these models and variants (BenchRequest fields as keywords)."""
+    from harness.plan import BenchRequest, plan
+
+    for key in ("batch_sizes", "sets", "decoding"):
+        if key in request:
+            request[key] = tuple(request[key])
+    return list(plan(BenchRequest(models=tuple(models), variants=tuple(variants), **request)).runs)
+
+
+def plan_ft(model, **request):
+    """The FinetuneSpec the planner makes for `model` (BenchRequest fields as keywords)."""
+    from harness.plan import BenchRequest, plan_finetune
+    from harness.registry import load_model
+
+    if "sets" in request:
+        request["sets"] = tuple(request["sets"])
+    return plan_finetune(load_model(model), BenchRequest(models=(model,), **request))
+
+
+def finetune_sets(**values):
+    """{'epochs': 7} -> the --set pairs for finetune.epochs=7."""
+    return tuple((("finetune", key), value) for key, value in values.items())
+
+
+def twin_adapter(model, cache, **kwargs):
+    """The model's offline twin, loaded through the same facts the planner puts in a smoke spec."""
+    from harness.adapters import open_adapter
+
+    spec = plan_runs([model], preset="smoke")[0]
+    return open_adapter(spec.model_facts, spec.model_id, None, dtype="float32", device="cpu", cache=Path(cache),
+                        **kwargs)
+
+
+def finetune_dir(checkpoints: Path, model: str) -> Path:
+    """The one finished fine-tune of `model` under a checkpoints folder (folders are named by fine-tune id)."""
+    found = [p.parent for p in Path(checkpoints).glob(f"{model}-ft-*/training.json")]
+    assert len(found) == 1, f"expected one fine-tune of {model} in {checkpoints}, found {found}"
+    return found[0]
+
+
+def execute_spec(spec, paths):
+    """Run one planned spec in process, into the folder the orchestrator gives it (spec.json first)."""
+    from harness.execute import execute
+    from harness.orchestrate import prepare_job
+
+    job = prepare_job(spec, paths)
+    return execute(spec, job.folder, checkpoints=paths.checkpoints, cache=paths.cache)

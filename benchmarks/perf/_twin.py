@@ -57,7 +57,7 @@ def bench_once(twin: Twin, spec) -> tuple[float, dict]:
     from harness.store import RunStore
 
     with tempfile.TemporaryDirectory(prefix="harness-perf-") as tmp:
-        store = RunStore(tmp, spec)
+        store = RunStore.under(tmp, spec)
         start = time.perf_counter()
         result = run_bench(spec, store, twin.adapter, twin.data, twin.manifest)
         return time.perf_counter() - start, result

@@ -40,6 +40,7 @@ class LoadRequest:
     adapter_kind: str = "adapter"  # "adapter" (PEFT on the base) or "full" (complete weights)
     processor_kwargs: dict = field(default_factory=dict)
     quantization: str | None = None  # "nf4" for QLoRA training
+    attn_implementation: str | None = None  # e.g. sdpa or eager; None: the library's default
 
     @property
     def token(self) -> str | None:
@@ -99,6 +100,11 @@ class ModelAdapter:
         raise NotImplementedError
 
     # --- training ---------------------------------------------------------------------------
+    @classmethod
+    def finetune_refusal(cls, name: str) -> str | None:
+        """Why this family cannot be fine-tuned (checked before any weights load), or None."""
+        return None
+
     def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict:
         raise NotImplementedError
 
@@ -354,6 +360,8 @@ def model_load_kwargs(req: LoadRequest) -> dict[str, Any]:
     while the inputs go to `req.device` (e.g. cuda:1). Other models load on the CPU, then move.
     """
     kwargs: dict[str, Any] = {"dtype": torch_dtype(req.dtype)}
+    if req.attn_implementation:
+        kwargs["attn_implementation"] = req.attn_implementation
     if req.quantization == "nf4":
         kwargs["quantization_config"] = _nf4_config(req.dtype, req.device)
         kwargs["device_map"] = {"": str(req.device)}

@@ -163,6 +163,10 @@ class Moondream2025Adapter(ModelAdapter):
         return env
 
     # --- training: refused --------------------------------------------------------------------
+    @classmethod
+    def finetune_refusal(cls, name: str) -> str | None:
+        return REFUSAL.format(name=name)
+
     def trainable_module(self):
         raise HarnessError(REFUSAL.format(name=self.card.name))
 

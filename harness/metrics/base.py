@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.plugins import Registry
 
 __all__ = ["Metric", "METRICS", "register_metric", "get_metric", "metric_names", "SCALES"]
 
@@ -107,25 +108,20 @@ class Metric:
         }
 
 
-METRICS: dict[str, Metric] = {}
-"""The registry, in registration order. Read it; add to it only through `register_metric`."""
+METRICS = Registry("metric")
+"""The registry, in registration order (the plug-in pattern adapters and runners share: harness.plugins)."""
 
 
 def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
     """Add a metric to the registry; a second metric with the same name is a bug unless `replace`."""
-    if metric.name in METRICS and not replace:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    METRICS[metric.name] = metric
-    return metric
+    return METRICS.register(metric.name, metric, replace=replace)
 
 
 def metric_names() -> tuple[str, ...]:
-    return tuple(METRICS)
+    return METRICS.names()
 
 
 def get_metric(name: str) -> Metric:
-    try:
-        return METRICS[name]
-    except KeyError:
-        known = ", ".join(METRICS) or "(none)"
-        raise HarnessError(f"unknown metric {name!r}; known metrics: {known}") from None
+    if name not in METRICS:  # registered names only: a metric's name is stored with every result
+        raise HarnessError(f"unknown metric {name!r}; known metrics: {', '.join(METRICS.names()) or '(none)'}")
+    return METRICS.get(name)

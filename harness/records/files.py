@@ -170,6 +170,7 @@ class TrainingRecord(Record):
     optimizer: dict | None = None  # {"name", "class", "fused"}
     max_grad_norm: float | None = None
     recipe: dict | None = None
+    resumed_at_step: int | None = None  # the checkpoint step this session resumed from; None: ran from step 0
     started_at: str | None = None  # UTC ISO-8601: the session that finished the fine-tune began
     finished_at: str | None = None
 

@@ -34,6 +34,7 @@ __all__ = [
     "CONTAINER_RESULTS",
     "ContainerOutcome",
     "IMAGE_PREFIX",
+    "host_gpu_ids",
     "host_has_nvidia_gpu",
     "image_for",
     "run_in_image",
@@ -118,6 +119,16 @@ def standard_volumes(
     if hf_cache is not None:
         volumes[os.fspath(hf_cache)] = CONTAINER_HF_CACHE
     return volumes
+
+
+def host_gpu_ids() -> list[str]:
+    """Indices of this host's NVIDIA GPUs, from the driver's files (no nvidia-smi, no torch)."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    try:
+        count = sum(1 for _ in gpus.iterdir()) if gpus.is_dir() else 0
+    except OSError:
+        count = 0
+    return [str(i) for i in range(count)]
 
 
 def host_has_nvidia_gpu() -> bool:
@@ -231,6 +242,7 @@ def run_in_image(
     volumes: Mapping[str | os.PathLike, str] | None = None,
     env: Mapping[str, str] | None = None,
     gpu: bool | None = None,
+    gpu_ids: Sequence[str] | None = None,
     on_log: Callable[[str], None] | None = None,
     user: str | None = None,
     network: str = "host",
@@ -245,6 +257,7 @@ def run_in_image(
     env: container environment. HF_TOKEN is added from the host environment when set there;
         its value never reaches on_log, the log tail or an error message.
     gpu: request all NVIDIA GPUs; None means "when this host has one".
+    gpu_ids: request these GPUs only (e.g. ["1"]: one container per GPU); implies gpu.
     user: "uid:gid" to run as; default: the invoking user's, so that files written to bind
         mounts belong to them (the images work under any uid, see docker/base/Dockerfile).
     mem_limit: a memory cap such as "16g" (a run above it is OOM-killed: exit 137, oom_killed).
@@ -256,6 +269,8 @@ def run_in_image(
             environment[key] = os.environ[key]
     mask = _Masker(environment.get(key, "") for key in PASSTHROUGH_SECRETS)
     emit = on_log or (lambda line: None)
+    if gpu_ids:
+        gpu = True
     if gpu is None:
         gpu = host_has_nvidia_gpu()
     if user is None and hasattr(os, "getuid"):
@@ -285,7 +300,10 @@ def run_in_image(
     if mem_limit:
         create_kwargs["mem_limit"] = mem_limit
     if gpu:
-        create_kwargs["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        create_kwargs["device_requests"] = [
+            DeviceRequest(device_ids=list(gpu_ids), capabilities=[["gpu"]]) if gpu_ids
+            else DeviceRequest(count=-1, capabilities=[["gpu"]])
+        ]
 
     tail: deque[str] = deque(maxlen=max(tail_lines, 1))
     container = None

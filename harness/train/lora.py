@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from harness.errors import HarnessError
+from harness.specs import FinetuneRecipe
 
 __all__ = ["count_parameters", "make_trainable"]
 
 
-def make_trainable(adapter, recipe: dict):
+def make_trainable(adapter, recipe: FinetuneRecipe):
     """Prepare `adapter.model` for training per the recipe; returns the module whose params train."""
-    method = recipe.get("method", "lora")
+    method = recipe.method
     module = adapter.trainable_module()
     if method == "full":
         for p in adapter.model.parameters():
@@ -27,15 +28,16 @@ def make_trainable(adapter, recipe: dict):
         from peft import prepare_model_for_kbit_training
 
         adapter.model = prepare_model_for_kbit_training(
-            adapter.model, use_gradient_checkpointing=bool(recipe.get("gradient_checkpointing"))
+            adapter.model, use_gradient_checkpointing=bool(recipe.gradient_checkpointing)
         )
-    lora = recipe.get("lora", {})
+    lora = recipe.lora
+    targets = lora.target_modules
     config = LoraConfig(
-        r=int(lora.get("r", 8)),
-        lora_alpha=int(lora.get("alpha", 16)),
-        lora_dropout=float(lora.get("dropout", 0.05)),
-        target_modules=lora.get("target_modules") or adapter.default_lora_targets(),
-        init_lora_weights=lora.get("init", True),
+        r=int(lora.r),
+        lora_alpha=int(lora.alpha),
+        lora_dropout=float(lora.dropout),
+        target_modules=(list(targets) if isinstance(targets, tuple) else targets) or adapter.default_lora_targets(),
+        init_lora_weights=lora.init,
         task_type="CAUSAL_LM",
     )
     adapter.model = get_peft_model(adapter.model, config)

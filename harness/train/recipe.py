@@ -7,6 +7,7 @@ once, so per-model recipes cannot drift apart. Only the adapter knows the model'
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import shutil
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.progress import Progress, log
-from harness.specs import FinetuneSpec
+from harness.records import TrainingRecord, utc_now
+from harness.specs import FinetuneRecipe, FinetuneSpec
 from harness.store import read_json, write_json_atomic
 from harness.train.lora import count_parameters, make_trainable
 from harness.train.masking import labelled_share
@@ -26,10 +28,14 @@ __all__ = ["autocast_dtype", "finetune_status", "run_finetune"]
 # Trainer with bf16=True. Full fine-tuning keeps Moondream's official loop (16-bit weights, no autocast).
 AUTOCAST_METHODS = ("lora", "qlora")
 
+# Test hook: with HARNESS_FAULT_KILL_AT_STEP=N the process dies (exit 137, as under SIGKILL) right after
+# step N's checkpoint is on disk, so tests/integration/test_finetune_resume.py kills a run at a known step.
+FAULT_KILL_ENV = "HARNESS_FAULT_KILL_AT_STEP"
+
 
 def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
     """'done', 'partial' (resumable), 'missing', or 'other' (a different fine-tune is there)."""
-    config_path = out_dir / "finetune_config.json"
+    config_path = out_dir / "spec.json"
     if not config_path.exists():
         return "missing"
     if read_json(config_path).get("config_hash") != spec.config_hash:
@@ -46,16 +52,16 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_dtype(recipe: dict, device: str, dtype: str) -> str | None:
+def autocast_dtype(recipe: FinetuneRecipe, device: str, dtype: str) -> str | None:
     """The dtype the training forward runs under autocast in, or None (no autocast).
 
     On CUDA, LoRA/QLoRA forwards autocast to the compute dtype, as the study's Trainer (bf16=True) did:
     prepare_model_for_kbit_training upcasts every weight that is not 4-bit (norms, embeddings, head)
     to fp32, so without autocast most of a QLoRA forward runs in fp32. `autocast: false` turns it off.
     """
-    if recipe.get("autocast") is False or not str(device).startswith("cuda"):
+    if not recipe.autocast or not str(device).startswith("cuda"):
         return None
-    if recipe.get("method", "lora") not in AUTOCAST_METHODS or dtype not in ("float16", "bfloat16"):
+    if recipe.method not in AUTOCAST_METHODS or dtype not in ("float16", "bfloat16"):
         return None
     return dtype
 
@@ -70,16 +76,16 @@ def _autocast(device: str, dtype: str | None):
     return torch.autocast(device_type=str(device).split(":")[0], dtype=torch_dtype(dtype))
 
 
-def _optimizer(params, recipe: dict, device: str):
+def _optimizer(params, recipe: FinetuneRecipe, device: str):
     import torch
 
-    name = recipe.get("optimizer", "adamw")
-    lr, wd = float(recipe["lr"]), float(recipe.get("weight_decay", 0.0))
+    name = recipe.optimizer
+    lr, wd = float(recipe.lr), float(recipe.weight_decay)
     extra = {}  # optional Adam hyper-parameters, e.g. Moondream's betas (0.9, 0.95) and eps 1e-6
-    if recipe.get("betas") is not None:
-        extra["betas"] = tuple(float(b) for b in recipe["betas"])
-    if recipe.get("eps") is not None:
-        extra["eps"] = float(recipe["eps"])
+    if recipe.betas is not None:
+        extra["betas"] = tuple(float(b) for b in recipe.betas)
+    if recipe.eps is not None:
+        extra["eps"] = float(recipe.eps)
     if name in ("adamw", "adamw_torch_fused"):
         # The HF Trainer's adamw_torch_fused is torch's AdamW with fused=True (same update, one kernel).
         # Fused on CUDA only: CPU runs keep torch's reference loop (the record says which ran).
@@ -121,27 +127,26 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     if status == "done" and not force:
         return read_json(out_dir / "training.json")
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "finetune_config.json",
-                      {**spec.to_dict(), "config_hash": spec.config_hash, "adapter_id": spec.adapter_id})
+    write_json_atomic(out_dir / "spec.json", spec.record())
 
     recipe = spec.recipe
     device = adapter.request.device
     _seed_everything(spec.seed)
-    limit = recipe.get("limit")
+    limit = recipe.limit
     n = min(len(train_data), int(limit)) if limit else len(train_data)
     if n == 0:
         raise HarnessError(f"{spec.dataset}: the train split is empty")
-    batch_size, accum = int(recipe.get("batch_size", 8)), int(recipe.get("grad_accum", 1))
-    epochs = int(recipe.get("epochs", 1))
+    batch_size, accum = int(recipe.batch_size), int(recipe.grad_accum)
+    epochs = int(recipe.epochs)
     micro_per_epoch = (n + batch_size - 1) // batch_size
-    total_steps = int(recipe.get("max_steps") or (micro_per_epoch * epochs + accum - 1) // accum)
-    if recipe.get("warmup_steps") is not None:  # an absolute count wins over a ratio
-        warmup = min(int(recipe["warmup_steps"]), total_steps)
+    total_steps = int(recipe.max_steps or (micro_per_epoch * epochs + accum - 1) // accum)
+    if recipe.warmup_steps is not None:  # an absolute count wins over a ratio
+        warmup = min(int(recipe.warmup_steps), total_steps)
     else:
-        warmup = int(round(float(recipe.get("warmup_ratio") or 0.0) * total_steps))
+        warmup = int(round(float(recipe.warmup_ratio or 0.0) * total_steps))
 
     trained = make_trainable(adapter, recipe)
-    if recipe.get("gradient_checkpointing"):
+    if recipe.gradient_checkpointing:
         adapter.enable_gradient_checkpointing()
     params = [p for p in trained.parameters() if p.requires_grad]
     trainable, total = count_parameters(adapter.model)
@@ -149,20 +154,20 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
     autocast = autocast_dtype(recipe, device, spec.dtype)
     # fp16 autocast needs loss scaling or small gradients underflow (the Trainer's fp16=True does the same).
     scaler = torch.amp.GradScaler(str(device).split(":")[0], enabled=autocast == "float16")
-    sched = {k: recipe.get(k, d) for k, d in (("schedule", "cosine"), ("lr_floor", 0.0), ("warmup_start", 0.0))}
 
     def set_lr(step: int) -> float:
-        factor = lr_factor(step, total_steps, warmup, sched["schedule"], float(sched["lr_floor"]),
-                           float(sched["warmup_start"]))
+        factor = lr_factor(step, total_steps, warmup, recipe.schedule, float(recipe.lr_floor),
+                           float(recipe.warmup_start))
         for group in optimizer.param_groups:
-            group["lr"] = float(recipe["lr"]) * factor
-        return float(recipe["lr"]) * factor
+            group["lr"] = float(recipe.lr) * factor
+        return float(recipe.lr) * factor
 
     ckpt = out_dir / "checkpoint" / "state.pt"
     history: list[dict] = []
-    step, elapsed_before = 0, 0.0
+    step, elapsed_before, resumed_at, shares = 0, 0.0, None, []
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        # On the CPU: the RNG states must stay CPU tensors; params and optimizer state move on loading.
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
         names = [name for name, p in trained.named_parameters() if p.requires_grad]
         with torch.no_grad():
             for name, p in trained.named_parameters():
@@ -174,21 +179,22 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         step, history, elapsed_before = state["step"], state["history"], state["elapsed_s"]
-        random.setstate(state["py_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        resumed_at = step
         log(f"resuming fine-tune of {spec.model} at optimizer step {step}/{total_steps} from {ckpt}")
 
-    save_every = int(recipe.get("save_every") or max(1, total_steps // 4))
-    max_length = int(recipe.get("max_length", 2048))
-    max_norm = recipe.get("max_grad_norm", 1.0)  # null: no clipping (Moondream's notebooks clip nothing)
+    save_every = int(recipe.save_every or max(1, total_steps // 4))
+    max_length = int(recipe.max_length)
+    max_norm = recipe.max_grad_norm  # null: no clipping (Moondream's notebooks clip nothing)
     max_norm = None if max_norm is None else float(max_norm)
     schedule = [i for epoch in range(epochs + 1) for i in _order(n, spec.seed, epoch)]
     progress = Progress(total_steps, f"fine-tune {spec.model}", unit="steps", done=step)
     adapter.model.train()
-    shares, samples_seen, tokens_seen = [], 0, 0
-    start = time.perf_counter()
+    samples_seen, tokens_seen = 0, 0
+    start, started_at = time.perf_counter(), utc_now()
     step_ms: list[float] = []  # optimizer-step wall times, device synchronised (the first is warm-up)
     with MemoryTracker(device) as memory:
+        if resumed_at is not None:  # last, so the draws continue exactly where _save_checkpoint took them
+            _set_rng_state(state["rng"], device)
         while step < total_steps:
             synchronize(device)
             step_start = time.perf_counter()
@@ -222,7 +228,9 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
             progress.update(1, extra=f"loss {step_loss:.4f}")
             if step % save_every == 0 and step < total_steps:
                 _save_checkpoint(ckpt, trained, optimizer, step, history,
-                                 elapsed_before + time.perf_counter() - start, scaler)
+                                 elapsed_before + time.perf_counter() - start, scaler, shares, device)
+                if os.environ.get(FAULT_KILL_ENV) == str(step):
+                    os._exit(137)
     wall = elapsed_before + time.perf_counter() - start
     adapter.model.eval()
     adapter.save_finetuned(out_dir / "adapter")
@@ -230,7 +238,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         "model": spec.model,
         "adapter_id": spec.adapter_id,
         "recipe_name": spec.recipe_name,
-        "method": recipe.get("method", "lora"),
+        "method": recipe.method,
         "trainable_params": trainable,
         "total_params": total,
         "steps": step,
@@ -253,17 +261,43 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         "device": device,
         "dtype": spec.dtype,
         "autocast": autocast,  # dtype of the autocast forward, None when the forward ran in the weights' dtypes
-        "optimizer": {"name": recipe.get("optimizer", "adamw"), "class": type(optimizer).__name__,
+        "optimizer": {"name": recipe.optimizer, "class": type(optimizer).__name__,
                       "fused": bool(getattr(optimizer, "defaults", {}).get("fused"))},
         "max_grad_norm": max_norm,
-        "recipe": recipe,
+        "recipe": recipe.to_dict(),
+        "resumed_at_step": resumed_at,
     }
+    record = TrainingRecord.from_dict({**record, "started_at": started_at, "finished_at": utc_now()},
+                                      out_dir / "training.json").to_dict()
     write_json_atomic(out_dir / "training.json", record)
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return record
 
 
-def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, elapsed: float, scaler=None) -> None:
+def _rng_state(device: str) -> dict:
+    """Every generator the loop draws from (dropout, augmentations), taken between two optimizer steps."""
+    import numpy as np
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if str(device).startswith("cuda"):  # dropout on the GPU draws from the device's own generator
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: str) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and str(device).startswith("cuda"):
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, elapsed: float, scaler=None,
+                     shares: list | None = None, device: str = "cpu") -> None:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,8 +307,8 @@ def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, e
         "step": step,
         "history": history,
         "elapsed_s": elapsed,
-        "py_rng": random.getstate(),
-        "torch_rng": torch.get_rng_state(),
+        "rng": _rng_state(device),
+        "labelled_shares": list(shares or []),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
     tmp = path.with_suffix(".tmp")

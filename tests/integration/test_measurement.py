@@ -12,7 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.registry import list_models, load_model
-from tests.helpers import read_results, read_samples
+from tests.helpers import execute_spec, finetune_sets, plan_ft, plan_runs, read_results, read_samples
 
 pytestmark = pytest.mark.integration
 
@@ -75,25 +75,24 @@ def test_smoke_result_carries_every_latency_and_memory_field(harness_env, model)
 
 def test_finetune_record_merge_and_explain(harness_env):
     """A 2-step fine-tune records memory and step times; --merge-adapter is recorded; explain runs."""
-    from harness.plan import bench_specs, finetune_spec, resolve_paths
+    from harness.plan import resolve_paths
     from harness.registry import load_preset
-    from harness.runners.local import execute_finetune, execute_run
 
     paths = resolve_paths(load_preset("smoke"))
-    fspec = finetune_spec("qwen2vl", preset_name="smoke", overrides={"max_steps": 2, "limit": 16})
-    record = execute_finetune(fspec, paths)
+    short = finetune_sets(max_steps=2, limit=16)
+    fspec = plan_ft("qwen2vl", preset="smoke", sets=short)
+    record = execute_spec(fspec, paths)
     assert record["memory"]["rss_peak_mb"] > 0 and "available" in record["memory"]
     assert set(record["step_time_ms"]) == SUMMARY_KEYS
     assert record["environment"]["lora"]["r"] and record["environment"]["param_dtype"] == "float32"
 
-    specs = bench_specs(["qwen2vl"], ["base", "finetuned"], preset_name="smoke", limit=4, batch_sizes=[2],
-                        adapter_ids={"qwen2vl": fspec.adapter_id})
-    base, tuned = specs
-    execute_run(base, paths)
-    merged = execute_run(replace(tuned, merge_adapter=True), paths)
+    base, tuned = plan_runs(["qwen2vl"], ["base", "finetuned"], preset="smoke", limit=4, batch_sizes=[2], sets=short)
+    assert tuned.needs == fspec.adapter_id
+    execute_spec(base, paths)
+    merged = execute_spec(replace(tuned, merge_adapter=True), paths)
     assert merged["speed_factors"]["adapter"] == "merged" and merged["speed_factors"]["adapter_merged"] is True
     assert merged["manifest"]["lora"]["r"] and merged["merge_ms"] > 0
-    unmerged = execute_run(tuned, paths)
+    unmerged = execute_spec(tuned, paths)
     assert unmerged["speed_factors"]["adapter"] == "adapter" and unmerged["merge_ms"] is None
 
     results = Path(paths.results)
@@ -102,17 +101,16 @@ def test_finetune_record_merge_and_explain(harness_env):
 
 def test_explain_on_twins_sees_the_beams(harness_env, capsys):
     """Greedy vs 4 beams on the same twin, same token count: the difference is put on num_beams."""
-    from harness.plan import bench_specs, resolve_paths
+    from harness.plan import resolve_paths
     from harness.registry import load_preset
-    from harness.runners.local import execute_run
 
     paths = resolve_paths(load_preset("smoke"))
-    (spec,) = bench_specs(["qwen2vl"], ["base"], preset_name="smoke", limit=4, batch_sizes=[1])
+    (spec,) = plan_runs(["qwen2vl"], preset="smoke", limit=4, batch_sizes=[1])
     fixed = {**spec.decoding, "max_new_tokens": 6, "min_new_tokens": 6}
     greedy = replace(spec, decoding=fixed)
     beams = replace(spec, decoding={**fixed, "num_beams": 4})
-    execute_run(greedy, paths)
-    execute_run(beams, paths)
+    execute_spec(greedy, paths)
+    execute_spec(beams, paths)
     assert main(["explain", greedy.run_id, beams.run_id, "--results", str(paths.results), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [c["factor"] for c in data["config"] if c["differs"]] == ["num_beams"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from tests.helpers import read_results
+from tests.helpers import finetune_dir, read_results
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ TRAINABLE = ["smolvlm", "moondream"]
 
 def test_moondream_finetune_is_a_full_remote_code_model(harness_env):
     assert main(["finetune", "moondream", "--preset", "smoke", "--max-steps", "2"]) == 0
-    out = harness_env / "checkpoints" / "moondream" / "adapter"
+    out = finetune_dir(harness_env / "checkpoints", "moondream") / "adapter"
     config = json.loads((out / "config.json").read_text())
     assert config["auto_map"]["AutoModelForCausalLM"] == "moondream.Moondream"
     assert (out / "moondream.py").exists() and not (out / "adapter_config.json").exists()
@@ -29,7 +29,7 @@ def test_moondream_finetune_is_a_full_remote_code_model(harness_env):
 
 def test_smolvlm_finetune_is_a_peft_adapter(harness_env):
     assert main(["finetune", "smolvlm", "--preset", "smoke", "--max-steps", "2"]) == 0
-    out = harness_env / "checkpoints" / "smolvlm" / "adapter"
+    out = finetune_dir(harness_env / "checkpoints", "smolvlm") / "adapter"
     assert (out / "adapter_config.json").exists() and not (out / "config.json").exists()
 
 
@@ -49,11 +49,13 @@ import sys
 from pathlib import Path
 from harness.adapters import open_adapter
 from harness.data import load_split, write_synthetic
+from harness.plan import facts_for
 from harness.registry import load_model
 from harness.specs import Decoding
 card = load_model(sys.argv[1])
-adapter = open_adapter(card.name, "twin:" + card.name, None, dtype="float32", device="cpu", cache=Path(sys.argv[2]),
-                       adapter_source=card.study["hub_id"], adapter_revision=card.study["revision"])
+adapter = open_adapter(facts_for(card.name, "smoke"), "twin:" + card.name, None, dtype="float32", device="cpu",
+                       cache=Path(sys.argv[2]), adapter_source=card.study["hub_id"],
+                       adapter_revision=card.study["revision"], adapter_kind=card.study["kind"])
 print("KIND", adapter.request.adapter_kind, type(adapter.model).__name__)
 data = load_split(str(write_synthetic(Path(sys.argv[3]), sizes={"train": 0, "val": 0, "test": 2}, seed=2)), "test")
 texts, counts = adapter.decode(adapter.generate(adapter.prepare(list(data), ""), Decoding(max_new_tokens=3)))
@@ -84,7 +86,7 @@ def test_study_variant_loads_offline(harness_env, harness_cache, model, kind, lo
     assert card.study["kind"] == kind
     assert main(["finetune", model, "--preset", "smoke", "--max-steps", "2"]) == 0
     hub = harness_env / "hf"
-    _publish(harness_env / "checkpoints" / model / "adapter", hub, card.study["hub_id"], "1" * 40)
+    _publish(finetune_dir(harness_env / "checkpoints", model) / "adapter", hub, card.study["hub_id"], "1" * 40)
     env = {**os.environ, "HF_HOME": str(hub), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-c", STUDY_SCRIPT, model, str(harness_cache), str(harness_env / "d")],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -14,14 +14,14 @@ from PIL import Image
 from harness.data.example import Example
 from harness.errors import HarnessError
 from harness.specs import Decoding
+from tests.helpers import twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 def _open(cache, **kwargs):
-    from harness.adapters import open_adapter
 
-    return open_adapter("qwen2vl", "twin:qwen2vl", None, dtype="float32", device="cpu", cache=Path(cache), **kwargs)
+    return twin_adapter("qwen2vl", Path(cache), **kwargs)
 
 
 def _example(width: int, height: int, query: str = "What is the highest value?") -> Example:
@@ -193,11 +193,11 @@ def _greedy(adapter, example, max_new_tokens: int) -> list[int]:
 
 
 def test_runs_decode_greedily_despite_the_hub_sampling_config(qwen):
-    from harness.plan import bench_specs
+    from tests.helpers import plan_runs
 
     config = qwen.model.generation_config
     assert config.do_sample and config.repetition_penalty == 1.05 and config.top_k == 1  # the hub's file
-    decoding = Decoding.from_dict(bench_specs(["qwen2vl"], ["base"], preset_name="smoke")[0].decoding)
+    decoding = Decoding.from_dict(plan_runs(["qwen2vl"], preset="smoke")[0].decoding)
     saved = copy.deepcopy(config)
     try:
         # Exaggerate the hub's sampling so any of it leaking into a run changes the tokens.

@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli import main
 from harness.registry import list_models
-from tests.helpers import read_results, read_samples
+from tests.helpers import finetune_dir, read_results, read_samples
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def test_token_never_reaches_files(smoke_run):
 @pytest.mark.parametrize("model", TUNABLE)
 def test_finetune_trains(smoke_run, model):
     _, root = smoke_run
-    record = json.loads((root / "checkpoints" / model / "training.json").read_text())
+    record = json.loads((finetune_dir(root / "checkpoints", model) / "training.json").read_text())
     losses = [step["loss"] for step in record["loss_per_step"]]
     tail = losses[-max(3, len(losses) // 5):]
     assert sum(tail) / len(tail) < 0.7 * losses[0], f"{model}: loss did not fall enough: {losses[0]} -> {tail}"

@@ -6,22 +6,23 @@ from pathlib import Path
 
 import pytest
 
+from harness.registry import load_model
 from harness.specs import Decoding
 from harness.train.masking import IGNORE_INDEX, labelled_share
+from tests.helpers import twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 @pytest.fixture(scope="module")
 def smol(harness_cache):
-    from harness.adapters import open_adapter
     from harness.data import write_synthetic
     from harness.data.load import load_split
 
     folder = Path(harness_cache) / "smolvlm-unit-data"
     if not folder.exists():
         write_synthetic(folder, sizes={"train": 6, "val": 0, "test": 0}, seed=5)
-    adapter = open_adapter("smolvlm", "twin:smolvlm", None, dtype="float32", device="cpu", cache=Path(harness_cache))
+    adapter = twin_adapter("smolvlm", Path(harness_cache))
     return adapter, list(load_split(str(folder), "train"))
 
 
@@ -31,9 +32,10 @@ def test_twin_loads_like_the_hub_model(smol):
     assert type(adapter.processor).__name__ == "Idefics3Processor"
     assert type(adapter.processor.image_processor).__name__.startswith("Idefics3ImageProcessor")
     # The card's bound on image splitting reaches the image processor through from_pretrained.
-    assert adapter.processor.image_processor.size["longest_edge"] == adapter.card.twin["processor"]["size"][
-        "longest_edge"]
-    assert adapter.card.processor["size"]["longest_edge"] % 384 == 0  # k x 384-pixel tiles on the real model
+    card = load_model("smolvlm")
+    assert adapter.processor.image_processor.size["longest_edge"] == card.twin["processor"]["size"]["longest_edge"]
+    assert adapter.card.processor == {**card.processor, **card.twin["processor"]}  # the facts the spec carries
+    assert card.processor["size"]["longest_edge"] % 384 == 0  # k x 384-pixel tiles on the real model
 
 
 def test_prompt_is_the_smolvlm_chat_format(smol):
@@ -99,10 +101,10 @@ def test_clean_strips_leading_space_and_trailing_period(smol, raw, clean):
 
 
 def test_base_and_finetuned_decode_alike():
-    from harness.plan import bench_specs
+    from tests.helpers import plan_runs
 
     for preset in ("smoke", None):
-        specs = bench_specs(["smolvlm"], ["base", "finetuned"], preset_name=preset, adapter_ids={"smolvlm": "x"})
+        specs = plan_runs(["smolvlm"], ["base", "finetuned"], preset=preset)
         assert {s.variant for s in specs} == {"base", "finetuned"}
         assert len({str(sorted(s.decoding.items())) for s in specs}) == 1
         assert specs[0].decoding["do_sample"] is False and specs[0].decoding["num_beams"] == 1
@@ -113,12 +115,11 @@ def test_adapter_with_an_unexpected_key_fails_naming_it(harness_cache, tmp_path)
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file, save_file
 
-    from harness.adapters import open_adapter
     from harness.errors import HarnessError
 
     def load(**kwargs):
-        return open_adapter("smolvlm", "twin:smolvlm", None, dtype="float32", device="cpu",
-                            cache=Path(harness_cache), **kwargs)
+        return twin_adapter("smolvlm",
+                            Path(harness_cache), **kwargs)
 
     base = load()
     get_peft_model(base.model, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(

@@ -8,21 +8,40 @@ import pytest
 
 from harness.cli import main
 from harness.registry import list_models
+from harness.runners.base import FINISHED, RUNNERS, Outcome, Runner
 
 NO_STUDY = sorted(c.name for c in list_models() if not c.study)
 WITH_STUDY = sorted(c.name for c in list_models() if c.study)
+
+
+class FakeRunner(Runner):
+    """Reports every job finished without running it, and remembers the specs."""
+
+    name = "fake"
+    specs: list = []
+
+    def __init__(self, **_):
+        pass
+
+    def run_one(self, job):
+        FakeRunner.specs.append(job.spec)
+        return Outcome(job.id, job.kind, FINISHED, folder=job.folder)
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    monkeypatch.setitem(RUNNERS._entries, "fake", FakeRunner)
+    FakeRunner.specs = []
+    return FakeRunner.specs
 
 
 def test_the_registry_has_both_kinds():
     assert NO_STUDY == ["moondream2025"] and WITH_STUDY  # else the tests below test nothing
 
 
-def test_all_study_real_run_skips_models_without_a_study_checkpoint(harness_env, capsys, monkeypatch):
-    from harness import orchestrate
-
-    ran = []
-    monkeypatch.setattr(orchestrate._LocalRunner, "run", lambda self, spec, paths: ran.append(spec) or None)
-    assert main(["bench", "--all", "--variant", "study", "--batch-size", "1", "--no-leaderboard"]) == 0
+def test_all_study_real_run_skips_models_without_a_study_checkpoint(harness_env, capsys, ran):
+    assert main(["bench", "--all", "--variant", "study", "--batch-size", "1", "--no-leaderboard",
+                 "--runner", "fake"]) == 0
     err = capsys.readouterr().err
     assert sorted(s.model for s in ran) == WITH_STUDY
     assert all(s.variant == "study" and s.adapter_id for s in ran)
@@ -50,12 +69,8 @@ def test_all_study_under_smoke_says_why_and_exits_cleanly(harness_env, capsys, l
     assert not (harness_env / "results").exists()  # nothing ran, nothing written
 
 
-def test_study_under_smoke_with_other_variants_still_runs_them(harness_env, capsys, monkeypatch):
-    from harness import orchestrate
-
-    ran = []
-    monkeypatch.setattr(orchestrate._LocalRunner, "run", lambda self, spec, paths: ran.append(spec) or None)
+def test_study_under_smoke_with_other_variants_still_runs_them(harness_env, capsys, ran):
     assert main(["bench", "--model", "moondream", "--variant", "base", "--variant", "study", "--preset", "smoke",
-                 "--no-leaderboard"]) == 0
+                 "--no-leaderboard", "--runner", "fake"]) == 0
     assert [s.variant for s in ran] == ["base"]
     assert "moondream: study variant skipped" in capsys.readouterr().err

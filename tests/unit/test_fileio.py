@@ -37,11 +37,11 @@ def test_a_bad_line_in_the_middle_is_an_error_naming_file_and_line(tmp_path, bad
 def test_the_store_refuses_a_bad_middle_line_instead_of_dropping_what_follows(harness_env, tmp_path):
     # Before the store used read_jsonl it stopped at the first bad line and truncated the file there,
     # silently losing every sample after it.
-    from harness.plan import bench_specs
     from harness.store import RunStore
+    from tests.helpers import plan_runs
 
-    spec = bench_specs(["qwen2vl"], ["base"], preset_name="smoke")[0]
-    store = RunStore(tmp_path / "r", spec)
+    spec = plan_runs(["qwen2vl"], preset="smoke")[0]
+    store = RunStore.under(tmp_path / "r", spec)
     store.begin()
     good = json.dumps({"id": "x"})
     store.samples_path.write_text(f"{good}\nnot json\n{good}\n")

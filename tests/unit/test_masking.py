@@ -9,16 +9,16 @@ import torch
 
 from harness.errors import HarnessError
 from harness.train.masking import IGNORE_INDEX, label_answer_suffix, labelled_share
+from tests.helpers import twin_adapter
 
 
 @pytest.fixture(scope="module")
 def qwen(harness_cache):
-    from harness.adapters import open_adapter
     from harness.data import write_synthetic
     from harness.data.load import load_split
 
     data_dir = write_synthetic(Path(harness_cache) / "mask-data", sizes={"train": 6, "val": 0, "test": 0}, seed=1)
-    adapter = open_adapter("qwen2vl", "twin:qwen2vl", None, dtype="float32", device="cpu", cache=Path(harness_cache))
+    adapter = twin_adapter("qwen2vl", Path(harness_cache))
     return adapter, list(load_split(str(data_dir), "train"))
 
 

@@ -41,7 +41,7 @@ def test_plugin_metric_registers_and_scores():
         assert result.aggregates == {"length_test": 0.5, "exact_match": 0.0}
         assert metric_info(["length_test"])["length_test"]["higher_is_better"] is False
     finally:
-        METRICS.pop("length_test")
+        METRICS.unregister("length_test")
 
 
 def test_metric_info_fields():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.specs import Decoding
+from tests.helpers import twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
@@ -26,10 +27,9 @@ def examples(harness_cache):
 
 @pytest.fixture(scope="module")
 def md25(harness_cache):
-    from harness.adapters import open_adapter
 
-    return open_adapter("moondream2025", "twin:moondream2025", None, dtype="float32", device="cpu",
-                        cache=Path(harness_cache))
+    return twin_adapter("moondream2025",
+                        Path(harness_cache))
 
 
 @pytest.fixture

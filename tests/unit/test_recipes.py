@@ -13,46 +13,50 @@ from types import SimpleNamespace
 import pytest
 
 from harness.errors import HarnessError
-from harness.plan import finetune_spec
 from harness.registry import load_model
-from harness.specs import FinetuneSpec
+from harness.runners.base import FAILED, Outcome, Runner
+from harness.specs import FinetuneRecipe, FinetuneSpec
+from tests.helpers import plan_ft, plan_runs
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # --- the cards' recipes -------------------------------------------------------------------------------
 def test_study_recipe_has_the_study_notebooks_values(harness_env):
-    qwen = finetune_spec("qwen2vl", recipe="study")
+    qwen = plan_ft("qwen2vl", recipe="study")
     # qwen_2b.ipynb: SFTConfig(warmup_steps=50, weight_decay=0.01, optim="adamw_torch_fused"), default scheduler.
-    assert {k: qwen.recipe[k] for k in ("method", "batch_size", "grad_accum", "lr", "warmup_steps", "schedule",
+    qwen_recipe = qwen.recipe.to_dict()
+    assert {k: qwen_recipe[k] for k in ("method", "batch_size", "grad_accum", "lr", "warmup_steps", "schedule",
                                         "weight_decay", "optimizer", "epochs")} == {
         "method": "qlora", "batch_size": 2, "grad_accum": 4, "lr": 1e-4, "warmup_steps": 50, "schedule": "linear",
         "weight_decay": 0.01, "optimizer": "adamw_torch_fused", "epochs": 1}
-    assert qwen.recipe["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
-    assert qwen.recipe.get("max_grad_norm", 1.0) == 1.0  # the Trainer's default clipping
+    assert qwen_recipe["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"],
+                                   "init": True}
+    assert qwen.recipe.to_dict().get("max_grad_norm", 1.0) == 1.0  # the Trainer's default clipping
 
-    smol = finetune_spec("smolvlm", recipe="study")
+    smol = plan_ft("smolvlm", recipe="study")
     # SmolVLM_BASE_finetuningg.ipynb: 2 x 4, adamw_torch_fused, warmup_steps=50, lr 1e-4, weight decay 0.01.
-    assert {k: smol.recipe[k] for k in ("batch_size", "grad_accum", "optimizer", "warmup_steps", "lr",
+    assert {k: smol.recipe.to_dict()[k] for k in ("batch_size", "grad_accum", "optimizer", "warmup_steps", "lr",
                                         "weight_decay", "schedule")} == {
         "batch_size": 2, "grad_accum": 4, "optimizer": "adamw_torch_fused", "warmup_steps": 50, "lr": 1e-4,
         "weight_decay": 0.01, "schedule": "linear"}
 
-    moon = finetune_spec("moondream", recipe="study")
+    moon = plan_ft("moondream", recipe="study")
     # moondream_2.ipynb: LR = 1e-5, 8 x 2, Adam8bit, loss.backward(); optimizer.step() (no clipping).
-    assert {k: moon.recipe[k] for k in ("lr", "batch_size", "grad_accum", "epochs", "optimizer")} == {
+    assert {k: moon.recipe.to_dict()[k] for k in ("lr", "batch_size", "grad_accum", "epochs", "optimizer")} == {
         "lr": 1e-5, "batch_size": 8, "grad_accum": 2, "epochs": 1, "optimizer": "adam8bit"}
-    assert "max_grad_norm" in moon.recipe and moon.recipe["max_grad_norm"] is None
+    assert moon.recipe.to_dict()["max_grad_norm"] is None
 
 
 def test_official_recipe_stays_the_default(harness_env):
     for model in ("qwen2vl", "smolvlm", "moondream"):
-        default, official = finetune_spec(model), finetune_spec(model, recipe="official")
+        default, official = plan_ft(model), plan_ft(model, recipe="official")
         assert default == official and default.recipe_name == "official"
-        assert default.recipe == load_model(model).finetune  # official = the card's finetune: section
-        assert finetune_spec(model, recipe="study").adapter_id != default.adapter_id
-    assert finetune_spec("smolvlm").recipe["optimizer"] == "paged_adamw_8bit"  # the official notebook's 4 x 4
-    assert finetune_spec("moondream").recipe["lr"] == 3e-5
+        # official = the card's finetune: section
+        assert default.recipe == FinetuneRecipe.from_dict(load_model(model).finetune)
+        assert plan_ft(model, recipe="study").adapter_id != default.adapter_id
+    assert plan_ft("smolvlm").recipe.to_dict()["optimizer"] == "paged_adamw_8bit"  # the official notebook's 4 x 4
+    assert plan_ft("moondream").recipe.to_dict()["lr"] == 3e-5
 
 
 def test_every_named_recipe_cites_a_source(harness_env):
@@ -63,92 +67,87 @@ def test_every_named_recipe_cites_a_source(harness_env):
 
 
 def test_twin_overrides_still_apply_on_top_of_the_study_recipe(harness_env):
-    spec = finetune_spec("qwen2vl", preset_name="smoke", recipe="study")
-    assert spec.recipe["lora"]["target_modules"] == "all-linear"  # twin.finetune
-    assert spec.recipe["method"] == "lora" and spec.recipe["optimizer"] == "adamw"  # the preset's
-    assert spec.recipe["warmup_steps"] == 50  # the study's, where neither preset nor twin says otherwise
-    assert spec.adapter_id != finetune_spec("qwen2vl", preset_name="smoke").adapter_id
+    spec = plan_ft("qwen2vl", preset="smoke", recipe="study")
+    assert spec.recipe.to_dict()["lora"]["target_modules"] == "all-linear"  # twin.finetune
+    assert spec.recipe.to_dict()["method"] == "lora" and spec.recipe.to_dict()["optimizer"] == "adamw"  # the preset's
+    assert spec.recipe.to_dict()["warmup_steps"] == 50  # the study's, where neither preset nor twin says otherwise
+    assert spec.adapter_id != plan_ft("qwen2vl", preset="smoke").adapter_id
 
 
 def test_unknown_recipe_is_a_one_line_error(harness_env):
     with pytest.raises(HarnessError) as exc:
-        finetune_spec("qwen2vl", recipe="nope")
+        plan_ft("qwen2vl", recipe="nope")
     message = str(exc.value)
     assert "\n" not in message and "'nope'" in message and "known: official, study" in message
     assert "qwen2vl.yaml" in message
     with pytest.raises(HarnessError, match=r"known: official\)"):
-        finetune_spec("moondream2025", recipe="study")  # a card without named recipes has the official only
+        plan_ft("moondream2025", recipe="study")  # a card without named recipes has the official only
 
 
 # --- command line and orchestration ------------------------------------------------------------------
 def test_cli_finetune_recipe_study_changes_the_adapter_id(harness_env, monkeypatch, capsys):
-    import harness.runners.local as local
+    import harness.execute as execute_module
     from harness.cli import main
 
     seen = []
 
-    def fake_execute(spec, paths, force=False):
+    def fake_execute(spec, folder, **kwargs):
         seen.append(spec)
         return {"adapter_id": spec.adapter_id, "recipe_name": spec.recipe_name}
 
-    monkeypatch.setattr(local, "execute_finetune", fake_execute)
+    monkeypatch.setattr(execute_module, "execute", fake_execute)
     assert main(["finetune", "smolvlm"]) == 0
     assert main(["finetune", "smolvlm", "--recipe", "study"]) == 0
     official, study = seen
     assert official.recipe_name == "official" and study.recipe_name == "study"
-    assert study.recipe["batch_size"] == 2 and study.adapter_id != official.adapter_id
+    assert study.recipe.batch_size == 2 and study.adapter_id != official.adapter_id
     assert main(["finetune", "smolvlm", "--recipe", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "known: official, study" in err and "\n" not in err
 
 
-def test_bench_passes_the_recipe_to_the_fine_tune_and_the_container(harness_env, monkeypatch):
-    import harness.orchestrate as orchestrate
-    from harness.cli import build_parser
+class RecordingRunner(Runner):
+    """Finishes nothing, records what it was handed."""
 
-    fspecs = []
+    name = "recording"
+    jobs: list = []
 
-    class FakeRunner:
-        def finetune(self, fspec, paths):
-            fspecs.append(fspec)
+    def __init__(self, **_):
+        pass
 
-        def run(self, spec, paths):
-            return None
-
-    monkeypatch.setattr(orchestrate, "_runner", lambda name, recipe="official": FakeRunner())
-    args = build_parser().parse_args(["bench", "--model", "moondream", "--preset", "smoke", "--recipe", "study",
-                                      "--no-leaderboard"])
-    assert args.func(args) == 0
-    assert [f.recipe_name for f in fspecs] == ["study"] and fspecs[0].recipe["max_grad_norm"] is None
-
-    # With --runner docker the container plans the same spec, so it gets the recipe name too.
-    argvs = []
-    runner = orchestrate._DockerRunner("study")
-    monkeypatch.setattr(runner, "_run", lambda model, argv, paths, extra=None: argvs.append(argv))
-    runner.finetune(fspecs[0], SimpleNamespace())
-    assert argvs[0][:4] == ["finetune", "moondream", "--recipe", "study"]
+    def run_one(self, job):
+        RecordingRunner.jobs.append(job)
+        return Outcome(job.id, job.kind, FAILED, "recording only", job.folder)
 
 
-def test_bench_does_not_pass_off_another_recipes_fine_tune(harness_env, monkeypatch):
-    import harness.orchestrate as orchestrate
-    from harness.cli import build_parser
-    from harness.store import write_json_atomic
+def test_bench_hands_the_runner_the_study_fine_tune_spec(harness_env, monkeypatch):
+    from harness.cli import main
+    from harness.runners.base import RUNNERS
+    from harness.runners.docker_runner import container_invocation
+    from harness.specs import spec_from_record
+    from harness.store import read_json
 
-    official = finetune_spec("moondream", preset_name="smoke")
-    done = harness_env / "checkpoints" / "moondream"  # harness_env's HARNESS_CHECKPOINTS_DIR
-    write_json_atomic(done / "finetune_config.json",
-                      {**official.to_dict(), "config_hash": official.config_hash, "adapter_id": official.adapter_id})
-    write_json_atomic(done / "training.json", {"adapter_id": official.adapter_id})
-    fspecs = []
-    runner = SimpleNamespace(finetune=lambda fspec, paths: fspecs.append(fspec), run=lambda spec, paths: None)
-    monkeypatch.setattr(orchestrate, "_runner", lambda name, recipe="official": runner)
-    for recipe in ("official", "study"):
-        args = build_parser().parse_args(["bench", "--model", "moondream", "--variant", "finetuned", "--preset",
-                                          "smoke", "--recipe", recipe, "--no-leaderboard"])
-        args.func(args)
-    # The official fine-tune on disk is benched for --recipe official and never stands in for the study's.
-    assert [f.recipe_name for f in fspecs] == ["study"]
+    monkeypatch.setitem(RUNNERS._entries, "recording", RecordingRunner)
+    RecordingRunner.jobs = []
+    assert main(["bench", "--model", "moondream", "--preset", "smoke", "--recipe", "study", "--runner",
+                 "recording", "--no-leaderboard"]) == 1  # the recording runner fails every job
+    # The fine-tune, then the base run; the fine-tuned run is skipped because its fine-tune did not finish.
+    assert [j.kind for j in RecordingRunner.jobs] == ["finetune", "run"]
+    job = RecordingRunner.jobs[0]
+    assert job.spec.recipe_name == "study" and job.spec.recipe.max_grad_norm is None
+    # A container never plans: it reads the spec.json the host wrote into the job's folder.
+    image, argv, volumes = container_invocation(job)
+    assert argv == ["execute", "/data/job"] and volumes[str(job.folder.resolve())] == "/data/job"
+    assert spec_from_record(read_json(job.folder / "spec.json")) == job.spec
 
+
+def test_another_recipes_fine_tune_never_stands_in(harness_env):
+    official = plan_ft("moondream", preset="smoke")
+    study = plan_ft("moondream", preset="smoke", recipe="study")
+    # Fine-tunes are keyed by id: the official one on disk is not where the study's is looked for.
+    assert official.adapter_id != study.adapter_id
+    (run,) = plan_runs(["moondream"], ["finetuned"], preset="smoke", recipe="study")
+    assert run.needs == study.adapter_id
 
 # --- card validation ---------------------------------------------------------------------------------
 @pytest.fixture
@@ -157,15 +156,13 @@ def config_copy(tmp_path, monkeypatch):
     for kind in ("models", "benchmarks", "presets"):
         shutil.copytree(REPO / kind, tmp_path / kind)
     monkeypatch.setenv("HARNESS_CONFIG_DIR", str(tmp_path))
-    load_model.cache_clear()
     yield tmp_path
-    load_model.cache_clear()
 
 
 @pytest.mark.parametrize("recipes, message", [
     ("recipes:\n  official: {source: x}\n  study: {lr: 1.0e-5}\n", "recipes.study needs a 'source'"),
     ("recipes:\n  official: {source: x}\n  study: {source: y, lr_rate: 1.0e-5}\n",
-     "unknown fine-tune key(s) ['lr_rate']"),
+     "recipes.study: unknown key 'lr_rate'"),
     ("recipes:\n  study: {source: y, lr: 1.0e-5}\n", "needs an 'official' entry"),
     ("recipes:\n  official: {source: x, lr: 1.0}\n", "recipes.official only cites its source"),
 ])
@@ -225,8 +222,8 @@ def _train(tmp_path, **recipe):
     full = {"method": "full", "epochs": 1, "batch_size": 4, "grad_accum": 1, "lr": 1e-2, "optimizer": "adamw",
             "schedule": "constant", **recipe}
     spec = FinetuneSpec(model="tiny", model_id="tiny", model_revision=None, dataset="mem", dataset_revision=None,
-                        split="train", prompt_suffix="", recipe=full, dtype="float32", device="cpu", seed=0,
-                        preset=None)
+                        split="train", prompt_suffix="", recipe=FinetuneRecipe.from_dict(full), dtype="float32",
+                        device="cpu", seed=0, preset=None)
     adapter = TinyAdapter()
     return run_finetune(spec, tmp_path / "ft", data, adapter), adapter
 
@@ -252,19 +249,20 @@ def test_adamw_torch_fused_runs_plain_on_cpu_and_fused_on_cuda(tmp_path):
     record, _ = _train(tmp_path, optimizer="adamw_torch_fused")
     assert record["optimizer"] == {"name": "adamw_torch_fused", "class": "AdamW", "fused": False}
     params = [torch.nn.Parameter(torch.zeros(3))]
-    assert _optimizer(params, {"optimizer": "adamw_torch_fused", "lr": 1e-3}, "cuda:1").defaults["fused"] is True
-    assert not _optimizer(params, {"optimizer": "adamw", "lr": 1e-3}, "cuda:1").defaults.get("fused")
+    fused = FinetuneRecipe(optimizer="adamw_torch_fused", lr=1e-3)
+    assert _optimizer(params, fused, "cuda:1").defaults["fused"] is True
+    assert not _optimizer(params, FinetuneRecipe(optimizer="adamw", lr=1e-3), "cuda:1").defaults.get("fused")
 
 
 def test_autocast_decision_follows_device_method_and_dtype():
     from harness.train.recipe import autocast_dtype
 
-    assert autocast_dtype({"method": "qlora"}, "cuda:1", "bfloat16") == "bfloat16"
-    assert autocast_dtype({"method": "lora"}, "cuda", "float16") == "float16"
-    assert autocast_dtype({"method": "qlora"}, "cpu", "bfloat16") is None  # CPU: nothing changes
-    assert autocast_dtype({"method": "qlora"}, "cuda", "float32") is None
-    assert autocast_dtype({"method": "full"}, "cuda", "float16") is None  # Moondream's loop: no autocast
-    assert autocast_dtype({"method": "qlora", "autocast": False}, "cuda", "bfloat16") is None
+    assert autocast_dtype(FinetuneRecipe(method="qlora"), "cuda:1", "bfloat16") == "bfloat16"
+    assert autocast_dtype(FinetuneRecipe(method="lora"), "cuda", "float16") == "float16"
+    assert autocast_dtype(FinetuneRecipe(method="qlora"), "cpu", "bfloat16") is None  # CPU: nothing changes
+    assert autocast_dtype(FinetuneRecipe(method="qlora"), "cuda", "float32") is None
+    assert autocast_dtype(FinetuneRecipe(method="full"), "cuda", "float16") is None  # Moondream's loop: no autocast
+    assert autocast_dtype(FinetuneRecipe(method="qlora", autocast=False), "cuda", "bfloat16") is None
 
 
 def test_training_forward_runs_under_the_chosen_autocast_and_the_record_says_so(tmp_path, monkeypatch):

@@ -43,11 +43,13 @@ def smoke(harness_cache, tmp_path_factory):
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        # Two optimizer steps are enough for a real training.json; the bench then uses that fine-tune.
+        # Two optimizer steps are enough for a real training.json; the bench plans the same fine-tune (the
+        # --max-steps shorthand of `harness finetune` is --set finetune.max_steps) and reuses it.
         code = main(["finetune", "qwen2vl", "--preset", "smoke", "--max-steps", "2",
                      "--checkpoints", str(root / "checkpoints")])
         assert code == 0
         code = main(["bench", "--model", "qwen2vl", "--preset", "smoke", "--limit", "4",
+                     "--set", "finetune.max_steps=2",
                      "--variant", "base", "--variant", "finetuned", "--no-leaderboard",
                      "--results", str(root / "results"), "--checkpoints", str(root / "checkpoints")])
     finally:
@@ -136,7 +138,7 @@ def test_store_refuses_to_write_an_undeclared_key(smoke, tmp_path):
 
     data = read_json(_results(smoke)[0])
     spec = RunSpec.from_dict(data["spec"])
-    store = RunStore(tmp_path, spec)
+    store = RunStore.under(tmp_path, spec)
     with pytest.raises(HarnessError, match="unknown key 'extra'"):
         store.finish({**data, "extra": 1})
     assert not store.result_path.exists()

@@ -6,16 +6,8 @@ import pytest
 
 from harness import registry
 from harness.errors import HarnessError
+from harness.plugins import resolve_object
 from harness.specs import VARIANTS
-
-
-@pytest.fixture(autouse=True)
-def _clear_caches():
-    for fn in (registry.load_model, registry.load_benchmark, registry.load_preset):
-        fn.cache_clear()
-    yield
-    for fn in (registry.load_model, registry.load_benchmark, registry.load_preset):
-        fn.cache_clear()
 
 
 def test_every_shipped_config_loads():
@@ -25,9 +17,9 @@ def test_every_shipped_config_loads():
     for card in cards:
         # Revisions are pinned to immutable commits, not branches.
         assert len(card.revision) >= 10 and card.revision not in ("main", "master"), card.name
-        registry.resolve_object(card.adapter)
+        resolve_object(card.adapter)
         if card.twin:
-            registry.resolve_object(card.twin["builder"])
+            resolve_object(card.twin["builder"])
     for path in (root / "benchmarks").glob("*.yaml"):
         assert registry.load_benchmark(path.stem).metrics
     for path in (root / "presets").glob("*.yaml"):

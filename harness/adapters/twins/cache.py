@@ -7,8 +7,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.registry import resolve_object
-from harness.specs import ModelCard
+from harness.errors import HarnessError
+from harness.plugins import resolve_object
+from harness.specs import ModelCard, ModelFacts
 
 __all__ = ["cache_dir", "ensure_twin"]
 
@@ -20,12 +21,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE_DIR", ".harness")).expanduser()
 
 
-def ensure_twin(card: ModelCard, root: Path | None = None) -> Path:
-    """Return the folder of the card's twin, building it atomically if it is missing."""
+def ensure_twin(card: ModelCard | ModelFacts, root: Path | None = None) -> Path:
+    """Return the folder of the model's twin, building it atomically if it is missing."""
     target = (root or cache_dir()) / "twins" / f"{card.name}-v{TWIN_VERSION}"
     if (target / ".complete").exists():
         return target
-    builder = resolve_object(card.twin["builder"])
+    ref = card.twin_builder if isinstance(card, ModelFacts) else card.twin.get("builder")
+    if not ref:
+        raise HarnessError(f"{card.name}: no offline twin (the card names no twin builder)")
+    builder = resolve_object(ref)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{card.name}-", dir=target.parent))
     try:
