@@ -91,10 +91,11 @@ def check_recipe(layer: dict | None, where: str) -> None:
         raise HarnessError(f"{where}: {exc}") from None
 
 
-def _version(kind: str, name: str) -> tuple[str, int]:
-    """The cache key of a config file: where it is and when it last changed (an edit is seen at once)."""
+def _version(kind: str, name: str) -> tuple[str, tuple[int, int]]:
+    """The cache key of a config file: where it is and when and how it last changed (an edit is seen at once)."""
     path = _path(kind, name)
-    return str(path), path.stat().st_mtime_ns
+    stat = path.stat()
+    return str(path), (stat.st_mtime_ns, stat.st_size)
 
 
 def load_model(name: str) -> ModelCard:
@@ -110,7 +111,7 @@ def load_preset(name: str) -> Preset:
 
 
 @cache
-def _load_model(name: str, path: str, mtime_ns: int) -> ModelCard:
+def _load_model(name: str, path: str, changed: tuple[int, int]) -> ModelCard:
     path = Path(path)
     data = _read_yaml(path)
     card = _build(ModelCard, data, path, ("name", "family", "adapter", "hub_id", "revision"))
@@ -152,7 +153,7 @@ def recipe_overrides(card: ModelCard, name: str) -> dict:
 
 
 @cache
-def _load_benchmark(name: str, path: str, mtime_ns: int) -> BenchSpec:
+def _load_benchmark(name: str, path: str, changed: tuple[int, int]) -> BenchSpec:
     path = Path(path)
     data = _read_yaml(path)
     data["metrics"] = tuple(data.get("metrics") or ())
@@ -167,7 +168,7 @@ def _load_benchmark(name: str, path: str, mtime_ns: int) -> BenchSpec:
 
 
 @cache
-def _load_preset(name: str, path: str, mtime_ns: int) -> Preset:
+def _load_preset(name: str, path: str, changed: tuple[int, int]) -> Preset:
     path = Path(path)
     data = _read_yaml(path)
     for key, default in (("synthetic", {}), ("bench", {}), ("finetune", {}), ("paths", {})):
