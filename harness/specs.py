@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # The layout version of the stored records; the rule for bumping it is in harness/records/__init__.py.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # base: the released weights; finetuned: our fine-tune; study: the original study's published fine-tune.
 VARIANTS = ("base", "finetuned", "study")
@@ -262,7 +262,9 @@ class _HashedSpec:
 
     @property
     def config_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:12]
+        """The identity: every field but the record layout version (a new layout is not a new run)."""
+        identity = {k: v for k, v in self.to_dict().items() if k != "schema_version"}
+        return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,14 @@ and the samples.jsonl rows of the same run):
 - no bump for new entries inside the free-form dicts above (their readers use `.get`).
 - older files are read ONLY through `upgrade(record, from_version)`; no other module reshapes
   older layouts. Files newer than this code are refused.
-- a bump also changes every run id (the spec carries the version), so runs are redone in the new
-  layout while older results still load.
+- a bump does not change run ids: the spec's hash leaves the layout version out (a run measured
+  under layout 2 is the same run under layout 3), and older results load through `upgrade`.
 
 History: 1: first layout. 2: started_at / finished_at (UTC ISO-8601) in result.json and
 training.json, schema_version in training.json (absent: 1), image_id / image_digest / base_image
 in the manifest, recipe_name / autocast / optimizer / max_grad_norm in the training record.
+3: resumed_at_step in the training record (None before: not recorded); specs carry model_facts,
+adapter_kind, metric_versions and synthetic (the self-contained spec).
 """
 
 from harness.records.base import utc_now

@@ -22,7 +22,17 @@ def _v1_to_v2(record: dict) -> dict:
     return out
 
 
-_UPGRADES = {1: _v1_to_v2}  # from version -> step to the next; one entry per bump
+def _v2_to_v3(record: dict) -> dict:
+    """3 added the training record's resumed_at_step (None: not recorded)."""
+    out = {**record, "schema_version": 3}
+    if "loss_per_step" in out:  # a training record
+        out.setdefault("resumed_at_step", None)
+    if isinstance(out.get("finetune"), dict):
+        out["finetune"] = _v2_to_v3(out["finetune"])
+    return out
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}  # from version -> step to the next; one entry per bump
 
 
 def upgrade(record: dict, from_version, source: str | Path | None = None) -> dict:

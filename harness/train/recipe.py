@@ -12,6 +12,7 @@ import random
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.progress import Progress, log
@@ -21,6 +22,9 @@ from harness.store import read_json, write_json_atomic
 from harness.train.lora import count_parameters, make_trainable
 from harness.train.masking import labelled_share
 from harness.train.schedule import lr_factor
+
+if TYPE_CHECKING:
+    from harness.adapters.protocol import TrainingAdapter
 
 __all__ = ["autocast_dtype", "finetune_status", "run_finetune"]
 
@@ -109,7 +113,8 @@ def _order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, force: bool = False) -> dict:
+def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: TrainingAdapter, *,
+                 force: bool = False) -> dict:
     """Train `adapter` on `train_data` per `spec.recipe`; resumable; returns the training record."""
     import torch
 
@@ -179,7 +184,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter, *, forc
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         step, history, elapsed_before = state["step"], state["history"], state["elapsed_s"]
-        resumed_at = step
+        resumed_at, shares = step, list(state["labelled_shares"])
         log(f"resuming fine-tune of {spec.model} at optimizer step {step}/{total_steps} from {ckpt}")
 
     save_every = int(recipe.save_every or max(1, total_steps // 4))

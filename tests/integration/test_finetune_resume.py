@@ -77,6 +77,7 @@ class NoisyAdapter:
         torch.manual_seed(0)
         self.model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 1))
         self.request = SimpleNamespace(device="cpu")
+        self.drawn: list = []  # the examples of every batch, in order
 
     def trainable_module(self):
         return self.model
@@ -88,6 +89,7 @@ class NoisyAdapter:
         import numpy as np
         import torch
 
+        self.drawn.append(examples)
         x = torch.tensor([ex[0] for ex in examples]) + torch.from_numpy(np.random.normal(0, 0.1, (len(examples), 4)))
         labels = torch.tensor([[1] * (1 + int(ex[1])) + [-100] * (3 - int(ex[1])) for ex in examples])
         return {"x": x.float(), "y": torch.tensor([[ex[1]] for ex in examples]), "labels": labels,
@@ -142,5 +144,6 @@ def test_resume_restores_numpy_torch_and_python_rng_and_the_record(tmp_path, mon
     assert resumed["steps"] == whole["steps"] == 10
     assert resumed["loss_per_step"] == whole["loss_per_step"]
     assert resumed["labelled_share_mean"] == whole["labelled_share_mean"]  # the whole run's, not the session's
+    assert adapter.drawn == whole_adapter.drawn[3:]  # the same examples, in the same order, from step 4 on
     expected, got = whole_adapter.model.state_dict(), adapter.model.state_dict()
     assert all(torch.equal(expected[name], got[name]) for name in expected), "weights differ"
