@@ -190,3 +190,30 @@ def test_cli_names_a_bad_middle_line_of_samples_jsonl(tmp_path, capsys):
     assert main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{samples}:3:" in err
+
+
+def test_runs_with_other_settings_stay_apart_and_say_how_they_differ(tmp_path):
+    """A fine-tune benched greedily and with 4 beams are two rows, labelled by the setting, never one silently."""
+    from harness.leaderboard.load import collect
+
+    samples = make_samples()
+    write_run(tmp_path / "a", "alpha", "base", samples)
+    for folder, beams in (("a", 1), ("b", 4)):
+        run = write_run(tmp_path / folder, "alpha", "finetuned", samples)
+        result = json.loads((run / "result.json").read_text())
+        result["spec"]["decoding"]["num_beams"] = beams
+        (run / "result.json").write_text(json.dumps(result))
+    entries = collect([tmp_path / "a", tmp_path / "b"])
+    assert sorted(e.variant for e in entries) == ["base", "finetuned (num_beams=1)", "finetuned (num_beams=4)"]
+
+
+def test_the_same_run_from_two_folders_is_one_line_naming_both(tmp_path):
+    from harness.errors import HarnessError
+    from harness.leaderboard.load import collect
+
+    samples = make_samples()
+    write_run(tmp_path / "a", "alpha", "base", samples)
+    write_run(tmp_path / "b", "alpha", "base", samples)
+    with pytest.raises(HarnessError, match="measured twice") as exc:
+        collect([tmp_path / "a", tmp_path / "b"])
+    assert str(tmp_path / "a") in str(exc.value) and str(tmp_path / "b") in str(exc.value)
