@@ -67,7 +67,7 @@ def _execute_finetune(spec: FinetuneSpec, folder: Path, cache: Path, force: bool
     return record
 
 
-def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path) -> dict:
+def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path, force: bool) -> dict:
     from harness.adapters import open_adapter
     from harness.data import load_split
     from harness.engine import run_bench
@@ -75,6 +75,9 @@ def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path) ->
     from harness.store import RunStore
 
     store = RunStore(folder, spec)
+    if force:  # measure again from the first sample
+        store.result_path.unlink(missing_ok=True)
+        store.samples_path.unlink(missing_ok=True)
     if store.is_finished():
         log(f"{spec.run_id}: already finished, skipped")
         return read_json(store.result_path)
@@ -111,11 +114,14 @@ def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path) ->
 
 def execute(spec: RunSpec | FinetuneSpec, folder: Path, *, checkpoints: Path, cache: Path,
             force: bool = False) -> dict:
-    """Run one spec into `folder`; returns its record (result.json or training.json)."""
+    """Run one spec into `folder`; returns its record (result.json or training.json).
+
+    A finished spec returns its record; an interrupted one resumes; `force` starts it over.
+    """
     folder = Path(folder)
     if isinstance(spec, FinetuneSpec):
         return _execute_finetune(spec, folder, Path(cache), force)
-    return _execute_run(spec, folder, Path(checkpoints), Path(cache))
+    return _execute_run(spec, folder, Path(checkpoints), Path(cache), force)
 
 
 def execute_folder(folder: Path, *, checkpoints: Path, cache: Path, force: bool = False) -> dict:

@@ -88,13 +88,10 @@ def prepare_job(spec: FinetuneSpec | RunSpec, paths: Paths) -> Job:
 
 
 def _finished(job: Job) -> dict | None:
-    path = job.folder / ("training.json" if job.kind == "finetune" else "result.json")
-    if not path.exists():
-        return None
-    record = read_json(path)
-    same = (record.get("adapter_id") == job.spec.adapter_id if job.kind == "finetune"
-            else (record.get("spec") or {}).get("config_hash") == job.spec.config_hash)
-    return record if same else None
+    """The job's finished record, if its folder holds one of exactly this spec."""
+    from harness.store import output_file, output_mismatch
+
+    return None if output_mismatch(job.folder, job.spec) else read_json(output_file(job.folder, job.spec))
 
 
 def _report(outcome: Outcome, outcomes: list[Outcome]) -> None:

@@ -13,10 +13,32 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.fileio import append_jsonl, read_json, read_jsonl, write_json_atomic
 from harness.records import RunResult, Sample, upgrade
-from harness.specs import RunSpec
+from harness.specs import FinetuneSpec, RunSpec
 
 # read_json / write_json_atomic stay importable from here: many modules use them through the store.
-__all__ = ["RunStore", "load_results", "read_json", "write_json_atomic"]
+__all__ = ["RunStore", "load_results", "output_file", "output_mismatch", "read_json", "write_json_atomic"]
+
+
+def output_file(folder: str | Path, spec: RunSpec | FinetuneSpec) -> Path:
+    """The record a finished job leaves: result.json (a run) or training.json (a fine-tune), written last."""
+    return Path(folder) / ("training.json" if isinstance(spec, FinetuneSpec) else "result.json")
+
+
+def output_mismatch(folder: str | Path, spec: RunSpec | FinetuneSpec) -> str | None:
+    """None when `folder` holds the finished record of exactly `spec`; else why not.
+
+    The one "is it done" rule, for the orchestrator (skip or redo), every runner (did the worker run
+    the planned spec?) and the workers themselves (resume or return).
+    """
+    path = output_file(folder, spec)
+    if not path.exists():
+        return f"{path.name} missing"
+    record = read_json(path)
+    if isinstance(spec, FinetuneSpec):
+        got, want = record.get("adapter_id"), spec.adapter_id
+    else:
+        got, want = (record.get("spec") or {}).get("config_hash"), spec.config_hash
+    return None if got == want else f"{path} is for {got}, not the planned {want}"
 
 
 class RunStore:
@@ -34,9 +56,7 @@ class RunStore:
         return cls(Path(results_dir) / spec.run_id, spec)
 
     def is_finished(self) -> bool:
-        if not self.result_path.exists():
-            return False
-        return read_json(self.result_path).get("spec", {}).get("config_hash") == self.spec.config_hash
+        return output_mismatch(self.dir, self.spec) is None
 
     def begin(self) -> None:
         """Write spec.json before any work; an existing one must describe the same run."""

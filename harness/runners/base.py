@@ -21,8 +21,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.plugins import Registry
 
-__all__ = ["FAILED", "FINISHED", "RUNNERS", "SKIPPED", "Job", "Outcome", "Runner", "check_output", "get_runner",
-           "output_path"]
+__all__ = ["FAILED", "FINISHED", "RUNNERS", "SKIPPED", "Job", "Outcome", "Runner", "check_output", "get_runner"]
 
 FINISHED, SKIPPED, FAILED = "finished", "skipped", "failed"
 
@@ -68,37 +67,22 @@ class Outcome:
         return f"{self.job_id}: {self.status}: {self.reason}"
 
 
-def output_path(job: Job) -> Path:
-    """The record a finished job leaves in its folder: result.json (run) or training.json (fine-tune)."""
-    return job.folder / ("training.json" if job.kind == "finetune" else "result.json")
-
-
 def check_output(job: Job, exit_code: int | None = None, log_tail: tuple[str, ...] = ()) -> Outcome | None:
     """A failed Outcome when the job's record is missing or belongs to another spec, else None.
 
     Whatever ran the job (a thread, a container, a cluster node), this is how the orchestrator knows it
     ran exactly the planned spec: the record's config hash must be the planned one.
     """
-    import json
+    from harness.store import output_mismatch
 
-    path = output_path(job)
-    if not path.exists():
-        return Outcome(job.id, job.kind, FAILED, f"{path.name} missing after the job ended", job.folder,
-                       exit_code, log_tail)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return Outcome(job.id, job.kind, FAILED, f"{path}: unreadable ({exc})", job.folder, exit_code, log_tail)
-    if job.kind == "finetune":
-        got = record.get("adapter_id")
-        want = job.spec.adapter_id
-    else:
-        got = (record.get("spec") or {}).get("config_hash")
-        want = job.spec.config_hash
-    if got != want:
-        return Outcome(job.id, job.kind, FAILED, f"{path} is for {got}, not the planned {want}: the worker ran "
-                       "another spec", job.folder, exit_code, log_tail)
-    return None
+        problem = output_mismatch(job.folder, job.spec)
+    except HarnessError as exc:  # unreadable record
+        problem = str(exc)
+    if problem is None:
+        return None
+    return Outcome(job.id, job.kind, FAILED, f"{problem} after the job ended (the worker did not finish the "
+                   "planned spec)", job.folder, exit_code, log_tail)
 
 
 class Runner:

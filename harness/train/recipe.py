@@ -18,7 +18,7 @@ from harness.errors import HarnessError
 from harness.progress import Progress, log
 from harness.records import TrainingRecord, utc_now
 from harness.specs import FinetuneRecipe, FinetuneSpec
-from harness.store import read_json, write_json_atomic
+from harness.store import output_mismatch, read_json, write_json_atomic
 from harness.train.lora import count_parameters, make_trainable
 from harness.train.masking import labelled_share
 from harness.train.schedule import lr_factor
@@ -44,7 +44,7 @@ def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
         return "missing"
     if read_json(config_path).get("config_hash") != spec.config_hash:
         return "other"
-    return "done" if (out_dir / "training.json").exists() else "partial"
+    return "done" if output_mismatch(out_dir, spec) is None else "partial"
 
 
 def _seed_everything(seed: int) -> None:

@@ -188,3 +188,24 @@ def test_local_runner_skips_a_model_whose_pins_this_environment_cannot_meet(conf
     assert len(skips) == 1 and "qwen2vl" in skips[0] and "transformers" in skips[0] and "--runner docker" in skips[0]
     finished = sorted(p.parent.name.split("-")[0] for p in (harness_env / "results").glob("*/result.json"))
     assert finished == ["smolvlm"]
+
+
+def test_a_run_finished_on_other_hardware_is_not_reused(harness_env, capsys):
+    """A result copied from another machine is not "already finished" here: reuse needs the same hardware."""
+    from harness.fileio import write_json_atomic
+    from harness.orchestrate import prepare_job
+    from harness.plan import resolve_paths
+    from harness.registry import load_preset
+
+    argv = ["bench", "--model", "qwen2vl", "--variant", "base", "--preset", "smoke", "--limit", "2",
+            "--batch-size", "2", "--no-leaderboard"]
+    (run,) = plan(BenchRequest(models=("qwen2vl",), variants=("base",), preset="smoke", limit=2,
+                               batch_sizes=(2,))).runs
+    job = prepare_job(run, resolve_paths(load_preset("smoke")))
+    write_json_atomic(job.folder / "result.json", {"spec": {**run.to_dict(), "config_hash": run.config_hash},
+                                                   "manifest": {"hardware": "NVIDIA H200", "packages": {}}})
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "measured elsewhere" in err and "NVIDIA H200" in err and "--force" in err
+    assert main([*argv, "--force"]) == 0  # measured here now, replacing the copy
+    assert "NVIDIA H200" not in (job.folder / "result.json").read_text()
