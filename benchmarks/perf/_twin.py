@@ -33,18 +33,20 @@ def open_twin(model: str, samples: int, batch_size: int, threads: int | None = N
 
     from harness.adapters import open_adapter
     from harness.data import load_split
+    from harness.execute import materialize_dataset
     from harness.manifest import environment_manifest
-    from harness.plan import bench_specs
-    from harness.runners.local import materialize_dataset
+    from harness.plan import BenchRequest, plan
 
     if threads:
         torch.set_num_threads(threads)
     cache = Path(os.environ.get("HARNESS_CACHE_DIR") or Path(tempfile.gettempdir()) / "harness-perf-cache")
-    (spec,) = bench_specs([model], ["base"], preset_name="smoke", limit=samples, batch_sizes=[batch_size])
-    source = materialize_dataset(spec.dataset, spec.preset, cache)
-    data = load_split(source, spec.split, limit=samples)
-    adapter = open_adapter(model, spec.model_id, spec.model_revision, dtype=spec.dtype, device=spec.device,
-                           cache=cache)
+    request = BenchRequest(models=(model,), variants=("base",), preset="smoke", limit=samples,
+                           batch_sizes=(batch_size,))
+    (spec,) = plan(request).runs
+    source = materialize_dataset(spec, cache)
+    data = load_split(source, spec.split, limit=samples, revision=spec.dataset_revision)
+    adapter = open_adapter(spec.model_facts, spec.model_id, spec.model_revision, dtype=spec.dtype,
+                           device=spec.device, cache=cache)
     manifest = {**environment_manifest(adapter.request.device), "dtype": spec.dtype}
     return Twin(adapter, data, spec, manifest, cache)
 

@@ -222,6 +222,7 @@ BUILDERS = {"qwen2vl": build_qwen2vl, "smolvlm": build_smolvlm, "moondream": bui
 def measure(model, make, ids: dict, batch: int, new_tokens: int, repeats: int, device: str) -> dict:
     import torch
 
+    from harness.adapters.protocol import StepCallback
     from harness.trackers import MemoryTracker, StepTimer, Stopwatch
 
     inputs = make(batch)
@@ -232,7 +233,8 @@ def measure(model, make, ids: dict, batch: int, new_tokens: int, repeats: int, d
 
     def once(timer=None):
         with torch.inference_mode():
-            return model.generate(**inputs, **settings, stopping_criteria=[timer] if timer else None)
+            return model.generate(**inputs, **settings,
+                                  stopping_criteria=StepCallback(timer.stamp if timer else None).criteria())
 
     once()  # warm-up: kernel selection, caches
     vision = {} if vision_image is None else {"vision_image": vision_image, "vision_passes": model.vision_passes}

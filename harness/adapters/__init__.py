@@ -5,6 +5,7 @@ Cards name their adapter by a registered name or a "module:Class" reference (har
 
 from harness.adapters.base import LoadRequest, ModelAdapter, Prepared, ProcessorAdapter
 from harness.adapters.open import ADAPTERS, open_adapter, resolve_device
+from harness.adapters.protocol import Generation, InferenceAdapter, TrainingAdapter
 
-__all__ = ["ADAPTERS", "LoadRequest", "ModelAdapter", "Prepared", "ProcessorAdapter", "open_adapter",
-           "resolve_device"]
+__all__ = ["ADAPTERS", "Generation", "InferenceAdapter", "LoadRequest", "ModelAdapter", "Prepared",
+           "ProcessorAdapter", "TrainingAdapter", "open_adapter", "resolve_device"]

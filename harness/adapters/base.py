@@ -1,7 +1,8 @@
-"""The ModelAdapter contract, and a shared implementation for processor-based HF models.
+"""ModelAdapter, the base of every family, and a shared implementation for processor-based HF models.
 
 An adapter hides one model family's prompt format, preprocessing, generation and label masking
-behind the same few methods, so the bench loop and the fine-tune recipe are written once.
+behind the same few methods, so the bench loop and the fine-tune recipe are written once. What each
+of them calls is declared in protocol.py (InferenceAdapter, TrainingAdapter).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.adapters.protocol import Generation, InferenceAdapter, OnStep, StepCallback, TrainingAdapter
 from harness.errors import HarnessError
 from harness.specs import Decoding, ModelCard
 
-__all__ = ["LoadRequest", "ModelAdapter", "Prepared", "ProcessorAdapter", "torch_dtype"]
+__all__ = ["Generation", "LoadRequest", "ModelAdapter", "Prepared", "ProcessorAdapter", "torch_dtype"]
 
 
 def torch_dtype(name: str):
@@ -56,7 +58,7 @@ class Prepared:
     image_tokens: list[int]
 
 
-class ModelAdapter:
+class ModelAdapter(InferenceAdapter, TrainingAdapter):
     """One model family. Subclasses implement loading, prompting, generation and label masking."""
 
     family: str = ""
@@ -75,16 +77,18 @@ class ModelAdapter:
     def prepare(self, examples: list, prompt_suffix: str) -> Prepared:
         raise NotImplementedError
 
-    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
-        """Return the generated token ids only (prompt removed), shape [batch, new_tokens]."""
+    def generate(self, prepared: Prepared, decoding: Decoding, on_step: OnStep | None = None) -> Generation:
+        """The new tokens (or texts); calls `on_step` once per decoding step, the first after the prefill."""
         raise NotImplementedError
 
-    def decode(self, new_tokens) -> tuple[list[str], list[int]]:
+    def decode(self, generation: Generation) -> tuple[list[str], list[int]]:
         """Texts and the number of tokens each sample generated (up to and including its end token)."""
+        if generation.tokens is None:  # the model produced text itself
+            return list(generation.texts), list(generation.counts)
         tok = self.tokenizer
         stop = set(self.stop_token_ids())
         texts, counts = [], []
-        for row in new_tokens.tolist():
+        for row in generation.tokens.tolist():
             # Up to and including the first stop token; padding after it is not generated text.
             n = next((i + 1 for i, token in enumerate(row) if token in stop), len(row))
             kept = row[:n]
@@ -305,7 +309,7 @@ class ProcessorAdapter(ModelAdapter):
         inputs = {k: v.to(self.request.device) if hasattr(v, "to") else v for k, v in batch.items()}
         return Prepared(inputs=inputs, prompt_tokens=prompt_tokens, image_tokens=image_tokens)
 
-    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
+    def generate(self, prepared: Prepared, decoding: Decoding, on_step: OnStep | None = None) -> Generation:
         import torch
         from transformers import GenerationConfig
 
@@ -314,11 +318,12 @@ class ProcessorAdapter(ModelAdapter):
             eos_token_id=self.stop_token_ids(),
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        steps = StepCallback(on_step)
         with torch.inference_mode():
             out = self.model.generate(
-                **prepared.inputs, generation_config=config, stopping_criteria=stopping_criteria
+                **prepared.inputs, generation_config=config, stopping_criteria=steps.criteria()
             )
-        return out[:, prepared.inputs["input_ids"].shape[1] :]
+        return Generation(tokens=out[:, prepared.inputs["input_ids"].shape[1] :], step_times=tuple(steps.times))
 
     def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict:
         from harness.train.masking import label_answer_suffix

@@ -3,7 +3,7 @@
 The prompt is built the official way (`Moondream.input_embeds` / `batch_answer` of the 2024-07-23
 release): [BOS embedding, image embeddings, tokens of "\\n\\nQuestion: {q}\\n\\nAnswer:"], batches
 left-padded with copies of the BOS embedding under a zero attention mask. Generation calls
-`text_model.generate(inputs_embeds=...)` directly so the bench's StepTimer sees every step; the vision
+`text_model.generate(inputs_embeds=...)` directly so `on_step` (the bench's StepTimer) sees every step; the vision
 encoder runs inside `generate`, so `prefill_ms` includes it as it does for processor-based models.
 
 Fine-tuning follows the official notebook: the vision encoder is frozen under no_grad, the Phi text
@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from harness.adapters.base import ModelAdapter, Prepared, torch_dtype
+from harness.adapters.protocol import Generation, OnStep, StepCallback
 from harness.errors import HarnessError
 from harness.progress import log
 from harness.specs import Decoding
@@ -159,20 +160,21 @@ class Moondream2Adapter(ModelAdapter):
             image_tokens=[n_image] * len(examples),
         )
 
-    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
+    def generate(self, prepared: Prepared, decoding: Decoding, on_step: OnStep | None = None) -> Generation:
         import torch
         from transformers import GenerationConfig
 
         tok = self.tokenizer
         config = GenerationConfig(**decoding.to_dict(), eos_token_id=tok.eos_token_id,
                                   bos_token_id=tok.bos_token_id, pad_token_id=tok.bos_token_id)
+        steps = StepCallback(on_step)
         with torch.inference_mode():
             image_embeds = self.model.encode_image(prepared.inputs["pixels"])
             inputs_embeds, attention_mask = self._embed_prompts(image_embeds, prepared.inputs["question_ids"])
             out = self.model.text_model.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                                 generation_config=config, stopping_criteria=stopping_criteria)
+                                                 generation_config=config, stopping_criteria=steps.criteria())
         # With inputs_embeds and no input_ids, generate returns the new tokens only.
-        return out
+        return Generation(tokens=out, step_times=tuple(steps.times))
 
     def stop_token_ids(self) -> list[int]:
         return [self.tokenizer.eos_token_id]

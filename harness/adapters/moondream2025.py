@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from harness.adapters.base import ModelAdapter, Prepared
 from harness.adapters.moondream import dtype_kwarg, require_environment
+from harness.adapters.protocol import Generation, OnStep
 from harness.errors import HarnessError
 from harness.progress import log
 from harness.specs import Decoding
@@ -90,14 +91,12 @@ class Moondream2025Adapter(ModelAdapter):
         return settings
 
     @contextmanager
-    def _instrumented(self, timer, counts: list[int]):
-        """Count sampled tokens and feed the StepTimer from the remote model's own prefill/decode steps.
+    def _instrumented(self, on_step: OnStep | None, counts: list[int], step_times: list):
+        """Count sampled tokens and call `on_step` from the remote model's own prefill/decode steps.
 
         Uses the 2025 releases' `_prefill_prompt` (prompt forward + first token) and `_decode_one_tok`
         (one step) on this instance only; without them the counts fall back to re-tokenizing.
         """
-        import torch
-
         inner = self.model.model
         names = ("_prefill_prompt", "_decode_one_tok")
         if not all(hasattr(inner, n) for n in names):
@@ -109,8 +108,8 @@ class Moondream2025Adapter(ModelAdapter):
             def step(*args, **kwargs):
                 out = fn(*args, **kwargs)
                 counts[-1] += 1
-                if timer is not None:
-                    timer(torch.zeros(1, 1, dtype=torch.long), None)
+                if on_step is not None:
+                    step_times.append(on_step())
                 return out
             return step
 
@@ -122,7 +121,7 @@ class Moondream2025Adapter(ModelAdapter):
             for n in names:
                 delattr(inner, n)  # back to the class methods
 
-    def generate(self, prepared: Prepared, decoding: Decoding, stopping_criteria=None):
+    def generate(self, prepared: Prepared, decoding: Decoding, on_step: OnStep | None = None) -> Generation:
         """Answers and token counts, one `query` per sample (no batched generation upstream)."""
         import torch
 
@@ -133,11 +132,11 @@ class Moondream2025Adapter(ModelAdapter):
                 f"{len(images)} queries in a row (use --batch-size 1 for per-sample latency)")
             self._warned_batch = True
         # Step timing only means something for one sample per batch.
-        timer = stopping_criteria[0] if stopping_criteria and len(images) == 1 else None
-        answers, counts = [], []
+        on_step = on_step if len(images) == 1 else None
+        answers, counts, step_times = [], [], []
         for image, question in zip(images, questions):
             counts.append(0)
-            with self._instrumented(timer, counts) as counted, torch.inference_mode():
+            with self._instrumented(on_step, counts, step_times) as counted, torch.inference_mode():
                 # HfMoondream.query (not .model.query): the wrapper sets up the KV caches first.
                 answer = self.model.query(image, question, settings=settings)["answer"]
             if not counted:
@@ -145,10 +144,7 @@ class Moondream2025Adapter(ModelAdapter):
             # At the max_tokens limit the loop samples one token it never emits.
             counts[-1] = min(counts[-1], settings["max_tokens"])
             answers.append(answer)
-        return {"texts": answers, "counts": counts}
-
-    def decode(self, new_tokens) -> tuple[list[str], list[int]]:
-        return list(new_tokens["texts"]), list(new_tokens["counts"])
+        return Generation(texts=tuple(answers), counts=tuple(counts), step_times=tuple(step_times))
 
     def clean(self, text: str) -> str:
         return text.strip()  # what HfMoondream.answer_question returns

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from harness.engine.factors import speed_factors
 from harness.metrics import get_metric, metric_info, score
@@ -19,6 +20,9 @@ from harness.specs import SCHEMA_VERSION, Decoding, RunSpec
 from harness.store import RunStore
 from harness.trackers import MemoryTracker, StepTimer, Stopwatch, latency_breakdown, summarize
 
+if TYPE_CHECKING:
+    from harness.adapters.protocol import InferenceAdapter
+
 __all__ = ["run_bench", "summarize_latency"]
 
 
@@ -27,7 +31,7 @@ def _batches(items: list, size: int):
         yield items[start : start + size]
 
 
-def _warm_up(adapter, examples, spec: RunSpec, decoding: Decoding) -> float:
+def _warm_up(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding) -> float:
     """One untimed batch so lazy initialisation and kernel selection stay out of the numbers."""
     with Stopwatch(adapter.request.device) as watch:
         prepared = adapter.prepare(examples, spec.prompt_suffix)
@@ -35,7 +39,7 @@ def _warm_up(adapter, examples, spec: RunSpec, decoding: Decoding) -> float:
     return watch.ms
 
 
-def _run_batch(adapter, examples, spec: RunSpec, decoding: Decoding, batch_index: int) -> list[dict]:
+def _run_batch(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding, batch_index: int) -> list[dict]:
     device = adapter.request.device
     timer = StepTimer(device)
     with Stopwatch(device) as total:
@@ -43,9 +47,9 @@ def _run_batch(adapter, examples, spec: RunSpec, decoding: Decoding, batch_index
             prepared = adapter.prepare(examples, spec.prompt_suffix)
         with Stopwatch(device) as gen:
             timer.begin()
-            new_tokens = adapter.generate(prepared, decoding, stopping_criteria=[timer])
+            generation = adapter.generate(prepared, decoding, on_step=timer.stamp)
         with Stopwatch(device) as post:
-            texts, counts = adapter.decode(new_tokens)
+            texts, counts = adapter.decode(generation)
     timer.finish()
     prefill = timer.prefill_ms
     step_ms = [round(v, 4) for v in timer.step_ms]
@@ -165,7 +169,7 @@ def _aggregate(samples: list[dict], names: list[str]) -> dict:
     return out
 
 
-def run_bench(spec: RunSpec, store: RunStore, adapter, data, manifest: dict) -> dict:
+def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, manifest: dict) -> dict:
     """Bench `adapter` on `data` (a ChartSplit); appends to `store`; returns the result record."""
     started_at = utc_now()
     decoding = Decoding.from_dict(spec.decoding)

@@ -2,7 +2,8 @@
 
 - `Stopwatch` synchronises the device, then reads `time.perf_counter`, on entry and exit: a block's
   time includes the GPU work it queued.
-- `StepTimer` timestamps every decoding step from inside `generate`. On CUDA it records CUDA events
+- `StepTimer` timestamps every decoding step from inside `generate` (its `stamp` is the adapter's
+  `on_step`, see harness/adapters/protocol.py). On CUDA it records CUDA events
   (no synchronisation inside the loop; the events are resolved once generation has finished), on the
   CPU it reads `time.perf_counter`. Either way the first stamp is the first token (prefill).
 
@@ -47,14 +48,12 @@ class Stopwatch:
 
 
 class StepTimer:
-    """A `generate` stopping criterion that never stops but timestamps every decoding step.
+    """Timestamps every decoding step: `stamp` is called once per step, after the step's token is chosen.
 
-    `generate` calls it once per step, after the step's token is chosen: the first call comes after
-    the prompt's forward pass and the first token (prefill, i.e. time to first token inside
-    `generate`); each later call is one decode step. Works with beam search, unlike streamers (beam
-    search calls it with batch x beams rows, one call per step all the same).
+    The first stamp comes after the prompt's forward pass and the first token (prefill, i.e. time to
+    first token inside `generate`); each later one is one decode step.
 
-    Use: `begin()` just before `generate`, pass the timer in `stopping_criteria`, `finish()` after.
+    Use: `begin()` just before `generate`, pass `stamp` as its `on_step`, `finish()` after.
     """
 
     def __init__(self, device: str = "cpu"):
@@ -64,7 +63,6 @@ class StepTimer:
         self._start = None
         self._marks: list = []
         self._offsets: list[float] | None = None
-        self._never_stop = None
 
     def begin(self) -> None:
         synchronize(self.device)
@@ -77,19 +75,17 @@ class StepTimer:
         else:
             self._start = time.perf_counter()
 
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
+    def stamp(self):
+        """Record one step; returns the mark (a CUDA event, or a `perf_counter` reading on the CPU)."""
         if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()  # queued behind this step's kernels: no host synchronisation here
-            self._marks.append(event)
+            import torch
+
+            mark = torch.cuda.Event(enable_timing=True)
+            mark.record()  # queued behind this step's kernels: no host synchronisation here
         else:
-            self._marks.append(time.perf_counter())
-        rows = input_ids.shape[0]
-        if self._never_stop is None or self._never_stop.shape[0] != rows or self._never_stop.device != input_ids.device:
-            self._never_stop = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-        return self._never_stop
+            mark = time.perf_counter()
+        self._marks.append(mark)
+        return mark
 
     def finish(self) -> None:
         """Resolve the stamps into milliseconds since `begin` (synchronises once on CUDA)."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.errors import HarnessError
 from harness.specs import FinetuneRecipe
+
+if TYPE_CHECKING:
+    from harness.adapters.protocol import TrainingAdapter
 
 __all__ = ["count_parameters", "make_trainable"]
 
 
-def make_trainable(adapter, recipe: FinetuneRecipe):
+def make_trainable(adapter: TrainingAdapter, recipe: FinetuneRecipe):
     """Prepare `adapter.model` for training per the recipe; returns the module whose params train."""
     method = recipe.method
     module = adapter.trainable_module()

@@ -204,7 +204,7 @@ def test_runs_decode_greedily_despite_the_hub_sampling_config(qwen):
         config.update(temperature=50.0, top_k=50, top_p=1.0, repetition_penalty=100.0)
         for example in (_example(60, 40, "Which bar is red?"), _example(90, 70)):
             torch.manual_seed(0)
-            new_tokens = qwen.generate(qwen.prepare([example], SUFFIX), decoding)[0].tolist()
+            new_tokens = qwen.generate(qwen.prepare([example], SUFFIX), decoding).tokens[0].tolist()
             want = _greedy(qwen, example, decoding.max_new_tokens)
             assert new_tokens[: len(want)] == want
     finally:

@@ -275,7 +275,7 @@ def test_2025_counts_and_step_timer_follow_the_remote_steps(md25, examples):
 
     timer = StepTimer("cpu")
     timer.begin()
-    out = md25.generate(md25.prepare(examples[:1], SUFFIX), Decoding(max_new_tokens=5), stopping_criteria=[timer])
+    out = md25.generate(md25.prepare(examples[:1], SUFFIX), Decoding(max_new_tokens=5), on_step=timer.stamp)
     timer.finish()
     texts, counts = md25.decode(out)
     assert 1 <= counts[0] <= 5 and timer.steps in (counts[0], counts[0] + 1)
