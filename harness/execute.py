@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.fileio import read_json
+from harness.lock import folder_lock
 from harness.progress import log
 from harness.specs import FinetuneSpec, RunSpec, spec_from_record
 
@@ -116,12 +117,16 @@ def execute(spec: RunSpec | FinetuneSpec, folder: Path, *, checkpoints: Path, ca
             force: bool = False) -> dict:
     """Run one spec into `folder`; returns its record (result.json or training.json).
 
-    A finished spec returns its record; an interrupted one resumes; `force` starts it over.
+    A finished spec returns its record; an interrupted one resumes; `force` starts it over. The folder
+    is locked for the duration (harness/lock.py): a second writer is refused in one line.
     """
     folder = Path(folder)
+    # One writer per folder, taken here so it holds for every runner (local, docker, cluster).
     if isinstance(spec, FinetuneSpec):
-        return _execute_finetune(spec, folder, Path(cache), force)
-    return _execute_run(spec, folder, Path(checkpoints), Path(cache), force)
+        with folder_lock(folder, "fine-tune"):
+            return _execute_finetune(spec, folder, Path(cache), force)
+    with folder_lock(folder, "bench run"):
+        return _execute_run(spec, folder, Path(checkpoints), Path(cache), force)
 
 
 def execute_folder(folder: Path, *, checkpoints: Path, cache: Path, force: bool = False) -> dict:

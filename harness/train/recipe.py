@@ -47,6 +47,16 @@ def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
     return "done" if output_mismatch(out_dir, spec) is None else "partial"
 
 
+def _clear(out_dir: Path) -> None:
+    """Empty the fine-tune folder for a fresh start, keeping the lock its writer holds (harness/lock.py)."""
+    from harness.lock import LOCK_NAME
+
+    for path in Path(out_dir).glob("*") if Path(out_dir).is_dir() else []:
+        if path.name == LOCK_NAME:
+            continue
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def _seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -128,7 +138,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
             "or --checkpoints DIR to keep both"
         )
     if status == "other" or force:
-        shutil.rmtree(out_dir, ignore_errors=True)
+        _clear(out_dir)
     if status == "done" and not force:
         return read_json(out_dir / "training.json")
     out_dir.mkdir(parents=True, exist_ok=True)
