@@ -6,8 +6,11 @@
 #   inputs     docker/certs/ from the host's extra CAs; a local wheelhouse served over http
 #   build      harness-base and one image per model, with the same torch lock as the GPU images
 #   finetune   `compose -f compose.cpu.yaml run --rm finetune-<model>` (smoke preset) per model,
-#              checking that the adapter lands in the checkpoints folder
-#   bench      `harness bench --all --preset smoke --runner docker`, checking results + leaderboard
+#              checking that the adapter lands in checkpoints/<model>-ft-<id>/ with its training.json
+#   bench      `harness bench --all --preset smoke --runner docker`, checking results + leaderboard, and
+#              one non-default run (decoding + processor override) whose result carries the planned hash
+#   hf-cache   an offline hub-layout twin in the shared HF cache, loaded by a real (non-preset) run
+#              through `--runner docker` and through `compose run` (HF_HUB_OFFLINE=1)
 #   tests      pytest tests/docker
 # Every phase is timed. When no engine can be had (not root, no apt-get, dockerd will not start,
 # too little disk) it prints one "docker-ci: skipped: <why>" line and exits 0.
@@ -239,11 +242,17 @@ for m in "${MODELS[@]}"; do
         failed+=("$m")
         continue
     fi
-    # LoRA fine-tunes write a PEFT adapter; moondream's full fine-tune writes a whole model.
-    adapter=$(find "$HARNESS_HOST_CHECKPOINTS/$m/adapter" \( -name adapter_config.json -o -name config.json \) \
-        2>/dev/null | head -1)
-    if [[ -z $adapter || ! -f $HARNESS_HOST_CHECKPOINTS/$m/training.json ]]; then
-        say "finetune-$m finished but left no adapter in checkpoints/$m"
+    # Fine-tunes are keyed by id (checkpoints/<model>-ft-<hash>/): a finished one holds training.json
+    # beside adapter/; LoRA fine-tunes write a PEFT adapter there, moondream's full fine-tune a whole model.
+    adapter=""
+    for dir in "$HARNESS_HOST_CHECKPOINTS/$m"-ft-*/; do
+        dir=${dir%/}
+        [[ -f $dir/training.json ]] || continue
+        adapter=$(find "$dir/adapter" \( -name adapter_config.json -o -name config.json \) 2>/dev/null | head -1)
+        [[ -n $adapter ]] && break
+    done
+    if [[ -z $adapter ]]; then
+        say "finetune-$m finished but left no adapter with training.json in checkpoints/$m-ft-*/"
         failed+=("$m")
         continue
     fi
@@ -295,6 +304,126 @@ if [[ -s $WORK/leaderboard/LEADERBOARD.md ]]; then
 else
     FAILURES+=("bench wrote no leaderboard")
 fi
+# One non-default run through the docker runner: another decoding and a processor override must reach
+# the container inside the spec, and the result must carry the hash the host planned for that request.
+nondefault=(--model qwen2vl --variant base --preset smoke --limit 4 --decoding max_new_tokens=8
+            --set processor.max_pixels=40000 --results "$HARNESS_HOST_RESULTS"
+            --checkpoints "$HARNESS_HOST_CHECKPOINTS" --leaderboard "$WORK/leaderboard/LEADERBOARD.md")
+planned=$("$PYTHON" -m harness.cli bench "${nondefault[@]}" --runner docker --dry-run --json 2>/dev/null \
+    | "$PYTHON" -c 'import json, sys; (r,) = json.load(sys.stdin)["runs"]; print(r["run_id"], r["config_hash"])')
+t=$(date +%s)
+"$PYTHON" -m harness.cli bench "${nondefault[@]}" --runner docker >"$WORK/bench-nondefault.log" 2>&1
+rc=$?
+(( rc == 0 )) || { tail -n 30 "$WORK/bench-nondefault.log"; FAILURES+=("non-default bench --runner docker exited with $rc"); }
+"$PYTHON" - "$HARNESS_HOST_RESULTS" $planned <<'PY' || FAILURES+=("the non-default docker run did not execute the planned spec")
+import json, sys
+from pathlib import Path
+results, run_id, planned = sys.argv[1:4]
+spec = json.loads((Path(results) / run_id / "result.json").read_text())["spec"]
+got = (spec["config_hash"], spec["decoding"]["max_new_tokens"], spec["model_facts"]["processor"]["max_pixels"])
+print(f"docker-ci: non-default run {run_id}: planned hash {planned}, result hash {got[0]}, "
+      f"max_new_tokens {got[1]}, max_pixels {got[2]}")
+sys.exit(got != (planned, 8, 40000))
+PY
+say "bench: non-default docker run in $(( $(date +%s) - t ))s"
+phase_end
+
+# ------------------------------------------------------------------------------------------ hf-cache
+# The runner and compose mount one HF cache (the volume `harness-hf-cache`, or HARNESS_HF_CACHE): put an
+# offline hub-layout copy of the qwen2vl twin there, under the real hub id and pinned revision, and run the
+# real (non-preset) model once through `--runner docker` and once through `compose run`, with
+# HF_HUB_OFFLINE=1 and no hub reachable. Both must load it, record the same model and revision and
+# predict the same; the same runner run with an empty cache must fail, so the files came from the cache.
+phase_start hf-cache
+unset HARNESS_HF_CACHE  # this phase decides which cache is shared (never a user's own folder)
+hf_volume=$("$PYTHON" -c 'from harness.runners.docker_runner import HF_CACHE_VOLUME; print(HF_CACHE_VOLUME)')
+hf_repo=hub/models--Qwen--Qwen2-VL-2B-Instruct
+in_volume() {  # in_volume 'shell command' [docker run args...]: as root, on the shared HF cache volume
+    local script=$1; shift
+    docker run --rm --network none --user 0:0 --entrypoint /bin/sh -v "$hf_volume:/data/hf-cache" "$@" \
+        "harness-qwen2vl:$TAG" -c "$script"
+}
+created_volume="" staged_in_volume=""
+if ! docker volume inspect "$hf_volume" >/dev/null 2>&1; then
+    docker volume create "$hf_volume" >/dev/null && created_volume=1
+fi
+if in_volume "test -e /data/hf-cache/$hf_repo && ! test -e /data/hf-cache/$hf_repo/.harness-ci-twin"; then
+    # A real download lives there: never put a twin in its place; share a CI folder instead.
+    export HARNESS_HF_CACHE=$WORK/hf-cache
+    say "hf-cache: $hf_volume holds real Qwen2-VL files; checking with HARNESS_HF_CACHE=$HARNESS_HF_CACHE instead"
+fi
+hf_stage=$WORK/hf-stage hf_data=$WORK/hf-data
+rm -rf "$hf_stage" "$hf_data"
+"$PYTHON" - "$hf_stage" "$WORK/twin-cache" <<'PY' >"$WORK/hf-stage.log" 2>&1 || FAILURES+=("could not stage the hub-layout twin")
+import shutil, sys
+from pathlib import Path
+from harness.adapters.twins.cache import ensure_twin
+from harness.registry import load_model
+card = load_model("qwen2vl")
+repo = Path(sys.argv[1]) / "hub" / ("models--" + card.hub_id.replace("/", "--"))
+shutil.copytree(ensure_twin(card, Path(sys.argv[2])), repo / "snapshots" / card.revision)
+(repo / "refs").mkdir()
+(repo / "refs" / "main").write_text(card.revision)
+(repo / ".harness-ci-twin").write_text("a random-weight twin put here by scripts/docker-ci.sh\n")
+PY
+"$PYTHON" -m harness.cli data synth --out "$hf_data" --train 0 --val 0 --test 2 >/dev/null 2>&1 \
+    || FAILURES+=("harness data synth failed")
+if [[ -n ${HARNESS_HF_CACHE:-} ]]; then
+    mkdir -p "$HARNESS_HF_CACHE" && cp -r "$hf_stage/hub" "$HARNESS_HF_CACHE/" && chmod -R a+rwX "$HARNESS_HF_CACHE"
+else
+    in_volume "rm -rf /data/hf-cache/$hf_repo && mkdir -p /data/hf-cache/hub && cp -r /src/$hf_repo /data/hf-cache/hub/ \
+        && chmod 1777 /data/hf-cache && chmod -R a+rwX /data/hf-cache/hub" -v "$hf_stage:/src:ro" || FAILURES+=("could not fill $hf_volume")
+    staged_in_volume=1
+fi
+real=(--model qwen2vl --variant base --dataset "$hf_data" --limit 2 --dtype float32 --no-leaderboard)
+t=$(date +%s)
+env -u HARNESS_PRESET HF_HUB_OFFLINE=1 "$PYTHON" -m harness.cli bench "${real[@]}" --runner docker \
+    --results "$WORK/hf-runner" --checkpoints "$WORK/hf-checkpoints" >"$WORK/hf-runner.log" 2>&1 \
+    || { tail -n 20 "$WORK/hf-runner.log"; FAILURES+=("the real qwen2vl run through --runner docker failed"); }
+say "hf-cache: --runner docker run in $(( $(date +%s) - t ))s"
+mkdir -p "$WORK/hf-compose" && chown 1000:1000 "$WORK/hf-compose"
+t=$(date +%s)
+HARNESS_HOST_RESULTS=$WORK/hf-compose "${COMPOSE[@]}" -f compose.cpu.yaml run --rm -T -e HARNESS_PRESET= \
+    -v "$hf_data:$hf_data:ro" bench-qwen2vl "${real[@]:2}" >"$WORK/hf-compose.log" 2>&1 \
+    || { tail -n 20 "$WORK/hf-compose.log"; FAILURES+=("the real qwen2vl run through compose run failed"); }
+say "hf-cache: compose run in $(( $(date +%s) - t ))s"
+# The control: the same runner request with an empty HF cache must fail to load (nothing else has the files).
+t=$(date +%s)
+if env -u HARNESS_PRESET HF_HUB_OFFLINE=1 HARNESS_HF_CACHE="$WORK/hf-empty" "$PYTHON" -m harness.cli bench \
+        "${real[@]}" --runner docker --results "$WORK/hf-empty-results" --checkpoints "$WORK/hf-checkpoints" \
+        >"$WORK/hf-empty.log" 2>&1; then
+    FAILURES+=("the real qwen2vl run loaded with an empty HF cache: the files did not come from the cache")
+elif ! grep -q "cannot load Qwen/Qwen2-VL-2B-Instruct@" "$WORK/hf-empty.log"; then
+    tail -n 10 "$WORK/hf-empty.log"
+    FAILURES+=("the empty-cache control failed for another reason than a missing model")
+else
+    say "hf-cache: with an empty cache: $(grep -m1 -o "cannot load Qwen/Qwen2-VL-2B-Instruct@[0-9a-f]\{12\}" "$WORK/hf-empty.log")"
+fi
+say "hf-cache: empty-cache control in $(( $(date +%s) - t ))s"
+"$PYTHON" - "$WORK/hf-runner" "$WORK/hf-compose" <<'PY' || FAILURES+=("the runner and compose runs did not load the same model files")
+import json, sys
+from pathlib import Path
+from harness.registry import load_model
+card = load_model("qwen2vl")
+rows = {}
+for where in sys.argv[1:]:
+    found = sorted(Path(where).glob("*/result.json"))
+    if len(found) != 1:
+        sys.exit(print(f"docker-ci: hf-cache: {where}: {len(found)} result.json, want 1"))
+    result = json.loads(found[0].read_text())
+    lines = (found[0].parent / "samples.jsonl").read_text().splitlines()
+    rows[where] = ((result["spec"]["model_id"], result["spec"]["model_revision"]),
+                   [json.loads(line)["prediction"] for line in lines if line.strip()])
+    print(f"docker-ci: hf-cache: {Path(where).name}: {found[0].parent.name} loaded {rows[where][0][0]}@"
+          f"{rows[where][0][1][:12]}, predictions {rows[where][1]}")
+(a, b) = rows.values()
+sys.exit(not (a == b and a[0] == (card.hub_id, card.revision) and len(a[1]) == 2))
+PY
+if [[ -n $staged_in_volume ]]; then
+    in_volume "rm -rf /data/hf-cache/$hf_repo" || say "hf-cache: could not remove the twin from $hf_volume"
+fi
+[[ -n $created_volume ]] && docker volume rm "$hf_volume" >/dev/null
+unset HARNESS_HF_CACHE
 phase_end
 
 # ------------------------------------------------------------------------------------------ tests

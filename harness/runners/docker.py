@@ -46,6 +46,9 @@ TAG_ENV = "HARNESS_IMAGE_TAG"
 # Passed from the host's environment into the container when set there, and only then. Values of
 # these variables are masked in everything this module hands back (log lines, error messages).
 PASSTHROUGH_SECRETS = ("HF_TOKEN",)
+# Passed through the same way but not secret, so never masked: HF_HUB_OFFLINE=1 on the host keeps the
+# containers off the hub too (they then load only from the shared HF cache), as compose's services do.
+PASSTHROUGH_SETTINGS = ("HF_HUB_OFFLINE",)
 LOG_TAIL_LINES = 20
 # Where the images expect their data (docker/base/Dockerfile sets HARNESS_*_DIR and HF_HOME to these).
 CONTAINER_RESULTS = "/data/results"
@@ -254,8 +257,8 @@ def run_in_image(
 
     volumes: host path (or named volume) -> container path; append ':ro' to the container path
         for a read-only mount. Missing host folders are created.
-    env: container environment. HF_TOKEN is added from the host environment when set there;
-        its value never reaches on_log, the log tail or an error message.
+    env: container environment. HF_TOKEN and HF_HUB_OFFLINE are added from the host environment
+        when set there; HF_TOKEN's value never reaches on_log, the log tail or an error message.
     gpu: request all NVIDIA GPUs; None means "when this host has one".
     gpu_ids: request these GPUs only (e.g. ["1"]: one container per GPU); implies gpu.
     user: "uid:gid" to run as; default: the invoking user's, so that files written to bind
@@ -264,7 +267,7 @@ def run_in_image(
     The container is removed afterwards (with its anonymous volumes), also on Ctrl-C.
     """
     environment = dict(env or {})
-    for key in PASSTHROUGH_SECRETS:
+    for key in PASSTHROUGH_SECRETS + PASSTHROUGH_SETTINGS:
         if key not in environment and os.environ.get(key):
             environment[key] = os.environ[key]
     mask = _Masker(environment.get(key, "") for key in PASSTHROUGH_SECRETS)
