@@ -211,6 +211,29 @@ def cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_check_batch_invariance(args) -> int:
+    from dataclasses import replace
+
+    from harness.checks.batch_invariance import run_check, verdict
+    from harness.orchestrate import BenchOptions
+
+    if not 0 <= args.tolerance < 1:
+        raise HarnessError(f"--tolerance {args.tolerance}: a share of predictions allowed to differ, in [0, 1)")
+    request = replace(_request(args, tuple(_split_names(args.model)),
+                               tuple(_split_names(args.variant)) or ("base", "finetuned")), limit=args.limit)
+    options = BenchOptions(runner=args.runner, force=args.force, no_finetune=args.no_finetune, leaderboard=False)
+    reports, problems = run_check(request, args.batch_size, _paths(args), options)
+    for report in reports:
+        print("\n".join(report.lines(args.show)))
+    failures = problems + verdict(reports, args.tolerance)
+    for line in failures:
+        print(line)
+    if not failures:
+        print(f"batch invariance OK: {len(reports)} model variant(s), every share of identical predictions "
+              f">= {1 - args.tolerance:.4f} (--tolerance {args.tolerance:g})")
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -316,6 +339,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for intervals and tests")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same numbers)")
     p.set_defaults(func=cmd_leaderboard)
+
+    check = sub.add_parser("check", help="checks on stored runs that must hold").add_subparsers(
+        dest="check_command", required=True)
+    p = check.add_parser("batch-invariance", help="bench the same questions at batch size 1 and N (ordinary "
+                                                  "stored runs, reused when finished) and compare predictions "
+                                                  "by sample id; exit 1 when too many differ")
+    p.add_argument("model", nargs="+", help="model name(s) (repeatable or comma-separated)")
+    p.add_argument("--batch-size", type=int, default=8, help="the batch size compared with 1 (default: 8)")
+    p.add_argument("--variant", action="append",
+                   help="base, finetuned or study (repeatable or comma-separated; default: base,finetuned)")
+    p.add_argument("--limit", type=int, help="compare the first N samples only (default: the whole split, "
+                                             "the same runs `harness bench` makes)")
+    p.add_argument("--tolerance", type=float, default=0.0,
+                   help="share of predictions allowed to differ (default: 0, every prediction identical)")
+    p.add_argument("--show", type=int, default=3, help="disagreeing samples printed per variant (default: 3)")
+    _add_paths(p)
+    p.add_argument("--benchmark", default="chartqa", help="benchmark card from benchmarks/ (default: chartqa)")
+    p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
+    p.add_argument("--split", help="data split (default: the benchmark's)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: preset, else the card's")
+    p.add_argument("--runner", default="local", help="where specs run: local (default) or docker")
+    p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
+    _add_recipe(p)
+    _add_overrides(p, decoding=True)
+    p.add_argument("--force", action="store_true", help="redo finished fine-tunes and runs")
+    p.set_defaults(func=cmd_check_batch_invariance)
     return parser
 
 
