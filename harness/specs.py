@@ -379,5 +379,6 @@ def spec_from_record(record: dict, where: str = "spec.json") -> RunSpec | Finetu
     spec = kinds[kind].from_dict(record, where)
     if record.get("config_hash") not in (None, spec.config_hash):
         raise HarnessError(f"{where}: stored config_hash {record['config_hash']} is not this spec's "
-                           f"{spec.config_hash} (edited by hand, or written by another harness version)")
+                           f"{spec.config_hash}: edited by hand, or planned by another harness version "
+                           "(with --runner docker: rebuild the images, so that host and image run the same harness)")
     return spec
