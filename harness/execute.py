@@ -12,12 +12,11 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.fileio import read_json
 from harness.lock import folder_lock
+from harness.plan import SYNTHETIC_PREFIX
 from harness.progress import log
 from harness.specs import FinetuneSpec, RunSpec, spec_from_record
 
 __all__ = ["execute", "execute_folder", "finetune_adapter_dir", "load_spec", "materialize_dataset"]
-
-SYNTHETIC_PREFIX = "synthetic:"
 
 
 def load_spec(folder: Path) -> RunSpec | FinetuneSpec:

@@ -37,7 +37,7 @@ class Job:
 
     @property
     def kind(self) -> str:
-        return "finetune" if hasattr(self.spec, "recipe") else "run"
+        return self.spec.kind  # "finetune" or "run"
 
     @property
     def id(self) -> str:
