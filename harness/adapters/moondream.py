@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.progress import log
 from harness.specs import Decoding
 
-__all__ = ["PROMPT", "Moondream2Adapter", "dtype_kwarg", "require_environment"]
+__all__ = ["PROMPT", "Moondream2Adapter", "dtype_kwarg", "refuse_attn_override", "require_environment"]
 
 PROMPT = "<image>\n\nQuestion: {question}\n\nAnswer:"
 
@@ -34,6 +34,13 @@ def dtype_kwarg(dtype: str) -> dict:
 
     key = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
     return {key: torch_dtype(dtype)}
+
+
+def refuse_attn_override(card, request) -> None:
+    """Moondream's remote code picks its own attention: an attn_implementation setting would be recorded and ignored."""
+    if request.attn_implementation:
+        raise HarnessError(f"{card.name}: attn_implementation={request.attn_implementation} is not supported: the "
+                           "remote code chooses its own attention (drop --set attn_implementation)")
 
 
 def require_environment(card, request) -> None:
@@ -84,6 +91,7 @@ class Moondream2Adapter(ModelAdapter):
 
         req = self.request
         require_environment(self.card, req)
+        refuse_attn_override(self.card, req)
         if req.quantization:
             raise HarnessError(f"{self.card.name}: {req.quantization} quantisation is not supported; "
                                "the official recipe fine-tunes the full text model (method full)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from harness.adapters.base import ModelAdapter, Prepared
-from harness.adapters.moondream import dtype_kwarg, require_environment
+from harness.adapters.moondream import dtype_kwarg, refuse_attn_override, require_environment
 from harness.adapters.protocol import Generation, OnStep
 from harness.errors import HarnessError
 from harness.progress import log
@@ -37,6 +37,7 @@ class Moondream2025Adapter(ModelAdapter):
 
         req = self.request
         require_environment(self.card, req)
+        refuse_attn_override(self.card, req)
         if req.adapter_path or req.adapter_source or req.quantization:
             raise HarnessError(REFUSAL.format(name=self.card.name))
         model = transformers.AutoModelForCausalLM.from_pretrained(

@@ -303,3 +303,13 @@ def test_base_and_finetuned_decode_alike():
     study = plan_runs(["moondream"], ["base", "study"])  # real run: the study variant decodes alike too
     assert study[0].decoding == study[1].decoding
     assert study[1].adapter_id == "krowiemlekommm/PJN_moondream"
+
+
+@pytest.mark.parametrize("model", ["moondream", "moondream2025"])
+def test_an_attention_override_is_refused_not_silently_ignored(harness_cache, model):
+    from harness.adapters import open_adapter
+    from harness.errors import HarnessError
+
+    (spec,) = plan_runs([model], preset="smoke", sets=[(("attn_implementation",), "sdpa")])
+    with pytest.raises(HarnessError, match="attn_implementation=sdpa is not supported"):
+        open_adapter(spec.model_facts, spec.model_id, None, dtype="float32", device="cpu", cache=Path(harness_cache))
