@@ -32,7 +32,9 @@ def _add_paths(p: argparse.ArgumentParser, leaderboard: bool = False) -> None:
     p.add_argument("--results", help="results folder (env HARNESS_RESULTS_DIR; default per preset)")
     p.add_argument("--checkpoints", help="fine-tune outputs (env HARNESS_CHECKPOINTS_DIR; default per preset)")
     if leaderboard:
-        p.add_argument("--leaderboard", help="Markdown page to write (default per preset)")
+        p.add_argument("--leaderboard", help="Markdown page to write, with index.html, leaderboard.json and "
+                                             "assets/ next to it; an existing folder gets LEADERBOARD.md "
+                                             "inside it (default per preset)")
 
 
 def _add_recipe(p: argparse.ArgumentParser) -> None:
@@ -130,7 +132,7 @@ def cmd_finetune(args) -> int:
     from harness.adapters.open import ADAPTERS
     from harness.execute import execute
     from harness.orchestrate import prepare_job
-    from harness.plan import plan_finetune
+    from harness.plan import Plan, check_devices, plan_finetune
     from harness.registry import load_model
 
     card = load_model(args.model)
@@ -139,6 +141,7 @@ def cmd_finetune(args) -> int:
         raise HarnessError(refusal or f"{card.name}: its card supports no fine-tune (benchmark only)")
     spec = plan_finetune(card, _request(args, (args.model,), ("finetuned",)))
     paths = _paths(args)
+    check_devices(Plan(finetunes=(spec,)), "local")  # a fine-tune runs in this process
     job = prepare_job(spec, paths)
     record = execute(spec, job.folder, checkpoints=paths.checkpoints, cache=paths.cache, force=args.force)
     print(json.dumps({k: record.get(k) for k in ("adapter_id", "recipe_name", "method", "steps", "first_loss",
@@ -285,12 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", default="chartqa")
     p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
     p.add_argument("--dataset-revision", help="pinned revision (commit) of a hub dataset")
-    p.add_argument("--split")
+    p.add_argument("--split", help="data split to bench (default: the benchmark's); checked before any "
+                                   "work for synthetic and local data sets")
     p.add_argument("--limit", type=int, help="bench the first N samples only (fine-tunes still use the whole "
                                              "train split); limited runs are kept apart from full ones")
     p.add_argument("--batch-size", type=_batch_sizes, default=None, help="one size or a sweep: 1,4,8")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present); cuda "
+                                    "without an NVIDIA GPU here is refused before any work")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
     p.add_argument("--runner", default="local", help="where specs run: local (this process) or docker (the "
                                                       "model's pinned image)")
@@ -318,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("explain", help="why is run B slower than run A: the latency difference by cause")
-    p.add_argument("run_a", help="reference run: a run folder, a result.json, or a run id (prefix) under --results")
+    p.add_argument("run_a", help="reference run: a run folder or a result.json (relative or absolute path), or a "
+                                 "run id (prefix) under --results")
     p.add_argument("run_b", help="compared run, same forms")
     p.add_argument("--preset", help="named overrides from presets/ (for the default results folder)")
     p.add_argument("--results", help="results folder for run ids (env HARNESS_RESULTS_DIR; default per preset)")
@@ -329,13 +335,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="re-score stored predictions (JSONL with prediction, references)")
     p.add_argument("predictions")
-    p.add_argument("--per-sample", help="write each line with its scores added")
+    p.add_argument("--per-sample", metavar="FILE",
+                   help="write each line with its scores added to this JSONL file (a file path, not a folder)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("leaderboard", help="render the leaderboard from stored results")
     p.add_argument("--preset")
     p.add_argument("--results", action="append", help="results folder (repeatable: merges several)")
-    p.add_argument("--leaderboard", "--out", dest="leaderboard", help="Markdown page to write")
+    p.add_argument("--leaderboard", "--out", dest="leaderboard",
+                   help="Markdown page to write, with index.html, leaderboard.json and assets/ next to it; an "
+                        "existing folder gets LEADERBOARD.md inside it (default per preset)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for intervals and tests")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same numbers)")
     p.set_defaults(func=cmd_leaderboard)

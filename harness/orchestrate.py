@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.errors import HarnessError
 from harness.fileio import read_json, write_json_atomic
-from harness.plan import BenchRequest, Paths, Plan, plan
+from harness.plan import BenchRequest, Paths, Plan, check_devices, plan
 from harness.progress import log
 from harness.runners.base import FAILED, FINISHED, SKIPPED, Job, Outcome, get_runner
 from harness.specs import FinetuneSpec, RunSpec
@@ -103,6 +103,7 @@ def _report(outcome: Outcome, outcomes: list[Outcome]) -> None:
 
 
 def execute_plan(p: Plan, paths: Paths, options: BenchOptions) -> list[Outcome]:
+    check_devices(p, options.runner)  # before any job folder is written
     runner = get_runner(options.runner, force=options.force)
     outcomes: list[Outcome] = []
     jobs = []

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.data.layout import local_splits
 from harness.errors import HarnessError
 from harness.overrides import CARD_OVERRIDABLE, nest
 from harness.registry import check_recipe, list_models, load_benchmark, load_model, load_preset, recipe_overrides
@@ -36,6 +37,7 @@ __all__ = [
     "BenchRequest",
     "Paths",
     "Plan",
+    "check_devices",
     "deep_merge",
     "facts_for",
     "plan",
@@ -230,6 +232,72 @@ def _recipe(card: ModelCard, preset: Preset | None, recipe_name: str, sets: dict
     return FinetuneRecipe.from_dict(merged, f"{card.source_file}: finetune (merged)")
 
 
+# ------------------------------------------------------------------------------------------ validation
+# Cheap checks (a few stat calls, one small JSON) so a bad argument is one line before any folder is
+# written or model loaded, instead of one failure per job after minutes of work.
+
+_LOCAL_PREFIXES = ("/", "./", "../", "~")
+
+
+def _validate_data(source: str, revision: str | None, synthetic: dict | None, split: str, what: str,
+                   flagged: bool) -> None:
+    """Refuse a dataset path that is not there, or a split the data set does not have, in one line.
+
+    `what` names where the split came from (e.g. "--split foo"); `flagged`: the source is --dataset.
+    A hub id cannot be checked offline: the worker loads it and reports.
+    """
+    name = f"--dataset {source}" if flagged else f"dataset {source}"
+    if synthetic is not None:
+        sizes = dict(synthetic.get("sizes") or {})  # exactly the splits the worker generates
+        where = "the preset's synthetic data set"
+        if split not in sizes:
+            raise HarnessError(f"{what}: {where} has no split '{split}' (known: {', '.join(sizes) or 'none'})")
+        if not sizes[split]:
+            raise HarnessError(f"{what}: split '{split}' of {where} is empty (size 0)")
+        return
+    path = Path(os.path.expanduser(source))
+    if not path.exists():
+        if source.startswith(_LOCAL_PREFIXES):
+            raise HarnessError(f"{name}: no such directory")
+        return  # a hub id
+    if not path.is_dir():
+        raise HarnessError(f"{name}: is a file; give the directory that holds the data set")
+    if revision is not None:
+        raise HarnessError(f"{name}: a revision ({revision!r}) only applies to hub ids, not local directories")
+    splits = local_splits(path)
+    if splits is None:
+        if not ((path / "state.json").is_file() and (path / "dataset_info.json").is_file()):
+            raise HarnessError(f"{name}: not a data set directory (expected dataset_dict.json from save_to_disk, "
+                               "or parquet files data/<split>-*.parquet)")
+        return  # a single saved Dataset: which split it holds is the loader's rule
+    if split not in splits:
+        raise HarnessError(f"{what}: {source} has no split '{split}' (known: {', '.join(splits) or 'none'})")
+
+
+def check_devices(p: Plan, runner: str) -> None:
+    """A CUDA device this host cannot provide is one line before any job folder is written or model loaded.
+
+    Only for runners that run on this host (local; docker on the local engine): no torch here, the
+    driver's files say whether there is an NVIDIA GPU. A plan may still name CUDA (--dry-run --json
+    for another machine); executing it here is what is refused.
+    """
+    if runner not in ("local", "docker") or (runner == "docker" and os.environ.get("DOCKER_HOST")):
+        return
+    devices = sorted({s.device for s in (*p.finetunes, *p.runs) if str(s.device).startswith("cuda")})
+    if not devices:
+        return
+    from harness.runners.docker import host_gpu_ids, host_has_nvidia_gpu
+
+    if not host_has_nvidia_gpu():
+        raise HarnessError(f"--device {devices[0]}: this machine has no NVIDIA GPU (no driver found); "
+                           "use --device cpu")
+    count = len(host_gpu_ids())
+    for device in devices:
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or (count and int(index) >= count)):
+            raise HarnessError(f"--device {device}: this machine has {count} NVIDIA GPU(s) (cuda:0..cuda:{count - 1})")
+
+
 def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None = None,
                   bench: BenchSpec | None = None) -> FinetuneSpec:
     preset = preset if preset is not None else (load_preset(request.preset) if request.preset else None)
@@ -238,6 +306,7 @@ def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None 
     _check_sets(sets)
     card = _apply_sets(card, sets)
     source, revision, synthetic = _dataset(bench, preset, request)
+    _validate_data(source, revision, synthetic, "train", "fine-tune split 'train'", bool(request.dataset))
     model_id, model_revision = model_identity(card, preset)
     return FinetuneSpec(
         model=card.name,
@@ -292,6 +361,10 @@ def plan(request: BenchRequest) -> Plan:
     sets = nest(list(request.sets))
     _check_sets(sets)
     source, revision, synthetic = _dataset(bench, preset, request)
+    split = request.split or bench.split
+    _validate_data(source, revision, synthetic, split,
+                   f"--split {split}" if request.split else f"split '{split}' ({bench.name} benchmark)",
+                   bool(request.dataset))
     decoding_base = deep_merge(bench.decoding.to_dict(), preset.bench.get("decoding", {}) if preset else {})
     finetunes: dict[str, FinetuneSpec] = {}
     runs, skipped = [], []
@@ -331,7 +404,7 @@ def plan(request: BenchRequest) -> Plan:
                     benchmark_version=bench.version,
                     dataset=source,
                     dataset_revision=revision,
-                    split=request.split or bench.split,
+                    split=split,
                     limit=request.limit,
                     batch_size=batch_size,
                     preset=preset.name if preset else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -24,19 +25,24 @@ def _result(path: Path) -> dict:
 
 def load_run(ref: str | Path, results_dir: str | Path | None = None) -> tuple[dict, list[dict]]:
     """(result, samples) of a run given as a folder, a result.json, a run id, or a unique run-id prefix."""
-    ref_path = Path(ref)
+    ref_path = Path(ref).expanduser()
     candidates = [ref_path, ref_path.parent] if ref_path.name == "result.json" else [ref_path]
     if results_dir is not None:
         candidates.append(Path(results_dir) / str(ref))
     for folder in candidates:
         if (folder / "result.json").is_file():
             return _result(folder / "result.json"), load_samples(folder)
-    if results_dir is not None and Path(results_dir).is_dir():
-        matches = sorted(p.parent for p in Path(results_dir).glob(f"{ref}*/result.json"))
+    # A run-id prefix is relative to results_dir; an absolute path that is not a run is just missing
+    # (and pathlib refuses absolute glob patterns with NotImplementedError).
+    relative = not ref_path.is_absolute()
+    if relative and results_dir is not None and Path(results_dir).is_dir():
+        matches = sorted(p.parent for p in Path(results_dir).glob(f"{glob.escape(str(ref))}*/result.json"))
         if len(matches) == 1:
             return _result(matches[0] / "result.json"), load_samples(matches[0])
         if len(matches) > 1:
             names = ", ".join(m.name for m in matches[:6])
             raise HarnessError(f"'{ref}' matches several runs under {results_dir}: {names}; give more of the run id")
+    if not relative:
+        raise HarnessError(f"{ref}: no finished run there (no result.json)")
     where = f" or under {results_dir}" if results_dir is not None else ""
     raise HarnessError(f"no finished run '{ref}' (a folder with result.json{where})")

@@ -29,6 +29,7 @@ import datasets
 from PIL import Image, UnidentifiedImageError
 
 from harness.data.example import ChartSplit, Example, row_digest
+from harness.data.layout import parquet_splits
 from harness.data.schema import REQUIRED_COLUMNS, check_row, validate_features
 from harness.errors import HarnessError
 
@@ -68,7 +69,7 @@ def open_split(source: str, split: str, revision: str | None = None) -> OpenedSp
             return _open_dataset_dict(source, path, split)
         if (path / "state.json").is_file() and (path / "dataset_info.json").is_file():
             return _open_single_dataset(source, path, split)
-        if _parquet_splits(path):
+        if parquet_splits(path):
             return _open_parquet(source, path, split)
         raise HarnessError(
             f"{source}: not a data set directory (expected dataset_dict.json from save_to_disk, "
@@ -208,19 +209,8 @@ def _load_from_disk(source: str, path: Path) -> datasets.Dataset:
         raise HarnessError(f"{source}: cannot read {path}: {type(exc).__name__}: {_first_line(exc)}") from exc
 
 
-def _parquet_splits(path: Path) -> dict[str, list[Path]]:
-    """Split name -> parquet files, from ``data/<split>-*.parquet``, else ``<split>-*.parquet``."""
-    for folder in (path / "data", path):
-        found: dict[str, list[Path]] = {}
-        for file in sorted(folder.glob("*-*.parquet")):
-            found.setdefault(file.name.split("-", 1)[0], []).append(file)
-        if found:
-            return found
-    return {}
-
-
 def _open_parquet(source: str, path: Path, split: str) -> OpenedSplit:
-    splits = _parquet_splits(path)
+    splits = parquet_splits(path)
     if split not in splits:
         raise HarnessError(f"{source}: no split '{split}'; available: {', '.join(sorted(splits))}")
     files = splits[split]

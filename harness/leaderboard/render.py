@@ -1,7 +1,8 @@
 """The leaderboard as a pure function of stored results: entries -> Page (Markdown, HTML, PNGs, stats).
 
 `write_leaderboard` is the only part that touches the disk: it reads result folders and writes
-LEADERBOARD.md, index.html, leaderboard.json and assets/ next to each other, links all relative.
+LEADERBOARD.md (or the page path given), index.html, leaderboard.json and assets/ next to each other,
+links all relative.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from harness.leaderboard.stats import StatsOptions
 from harness.leaderboard.why import why_blocks
 from harness.trackers.memory import peak_memory
 
-__all__ = ["Page", "build_page", "preset_banner", "render_markdown", "write_leaderboard"]
+__all__ = ["PAGE_NAME", "Page", "build_page", "page_path", "preset_banner", "render_markdown", "write_leaderboard"]
 
 TITLE = "Chart-QA leaderboard"
 ASSET_MARKER = ".generated-by-harness-leaderboard"
@@ -200,11 +201,39 @@ def preset_banner(entries: list[Entry]) -> str:
     return "\n".join(lines)
 
 
+PAGE_NAME = "LEADERBOARD.md"
+
+
+def page_path(out_path: str | Path) -> Path:
+    """Where the Markdown page goes: out_path, or PAGE_NAME inside it when out_path is an existing folder.
+
+    Checked before anything is rendered, so a path that cannot hold the page is one line and nothing is
+    written next to it (a folder used to get assets/ written into its parent, then IsADirectoryError).
+    """
+    out = Path(out_path).expanduser()
+    if out.is_dir():
+        out = out / PAGE_NAME
+    for parent in [out.parent, *out.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarnessError(f"leaderboard {out_path}: {parent} is a file, not a folder")
+            break
+    return out
+
+
 def write_leaderboard(results_dirs: list[Path], out_path: Path, n_resamples: int = 2000, seed: int = 0) -> Path:
-    """Render the result folders into out_path (Markdown) plus index.html, leaderboard.json and assets/."""
+    """Render the result folders into out_path (Markdown; a folder gets LEADERBOARD.md inside it) plus
+    index.html, leaderboard.json and assets/ next to it."""
+    out_path = page_path(out_path)
     entries = collect(results_dirs)
     page = build_page(entries, preset_banner(entries), StatsOptions(n_resamples=n_resamples, seed=seed))
-    out_path = Path(out_path)
+    try:
+        return _write_page(page, out_path)
+    except OSError as exc:
+        raise HarnessError(f"leaderboard {out_path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _write_page(page: Page, out_path: Path) -> Path:
     folder = out_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     assets = folder / "assets"

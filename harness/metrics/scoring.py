@@ -142,10 +142,31 @@ def score_file(
     name is overwritten); corpus-only metrics (bleu) have no per-sample field.
     """
     path = Path(path)
+    out = _check_out(per_sample_out) if per_sample_out is not None else None
     rows = _read_samples(path)
     result = score([r["prediction"] for r in rows], [r["references"] for r in rows], metrics)
-    if per_sample_out is not None:
+    if out is not None:
         lines = [json.dumps({**row, **s}, ensure_ascii=False) + "\n"
                  for row, s in zip(rows, result.per_sample, strict=True)]
-        write_text_atomic(Path(per_sample_out), "".join(lines))
+        try:
+            write_text_atomic(out, "".join(lines))
+        except OSError as exc:
+            raise HarnessError(f"--per-sample {out}: cannot write ({exc.strerror or exc})") from None
     return result.aggregates
+
+
+def _check_out(out: str | os.PathLike) -> Path:
+    """The per-sample file, refused before any work when it is a folder or sits under a file.
+
+    A folder is refused rather than written into: any name chosen inside it (the input's) could be the
+    input itself.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise HarnessError(f"--per-sample {out}: is a folder; give a file path such as {out / 'scored.jsonl'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarnessError(f"--per-sample {out}: {parent} is a file, not a folder")
+            break
+    return out
