@@ -8,9 +8,29 @@ import os
 import sys
 from pathlib import Path
 
+from harness import __version__
 from harness.errors import HarnessError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`-h` shows each flag's default, unless it has none (unset, an off switch) or its help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS \
+                or "default" in text:  # `is`: a default of 0 is shown
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser (add_subparsers builds type(self)) gets the formatter that shows defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def _batch_sizes(text: str) -> list[int]:
@@ -125,6 +145,7 @@ def _request(args, models: tuple[str, ...], variants: tuple[str, ...]):
         sets=tuple(sets),
         decoding=tuple(parse_assignments(getattr(args, "decoding", None), "--decoding")),
         merge_adapter=bool(getattr(args, "merge_adapter", False)),
+        allow_unpinned_code=bool(getattr(args, "allow_unpinned_code", False)),
     )
 
 
@@ -172,9 +193,39 @@ def _split_names(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+def _has_runs(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.glob("*/result.json"))  # the rule of harness.store.load_results
+
+
+def _preset_with_runs(args) -> str | None:
+    """With no --results, --preset (or their env) and no runs in the default folder: the one preset whose
+    declared results folder holds runs, so runs made with `--preset smoke` are found without it."""
+    from harness.plan import ENV_PATHS, resolve_paths
+    from harness.registry import list_presets, load_preset
+
+    if getattr(args, "results", None) or _preset(args) or os.environ.get(ENV_PATHS["results"]):
+        return None
+    default = resolve_paths(None).results
+    if _has_runs(default):
+        return None
+    found = {name: resolve_paths(load_preset(name)).results for name in list_presets()}
+    found = {name: folder for name, folder in found.items() if _has_runs(folder)}
+    if len(found) > 1:
+        where = ", ".join(f"{folder} (preset {name})" for name, folder in found.items())
+        raise HarnessError(f"no runs in {default}, but runs in several presets' folders: {where}; "
+                           "pass --preset NAME or --results FOLDER")
+    for name, folder in found.items():
+        print(f"no runs in {default}: using {folder}, the results folder of preset {name} "
+              "(--preset or --results to choose another)", file=sys.stderr)
+        return name
+    return None
+
+
 def cmd_explain(args) -> int:
     from harness.analysis import explain_pair, load_run
 
+    if not (Path(args.run_a).exists() and Path(args.run_b).exists()):  # run ids: find their folder
+        args.preset = _preset_with_runs(args) or args.preset
     results = _paths(args).results
     result_a, samples_a = load_run(args.run_a, results)
     result_b, samples_b = load_run(args.run_b, results)
@@ -196,11 +247,16 @@ def cmd_leaderboard(args) -> int:
     from harness.plan import resolve_paths
     from harness.registry import load_preset
 
-    preset = _preset(args)  # --results is a list here (merge several folders), so resolve without it
+    found = _preset_with_runs(args)
+    preset = found or _preset(args)  # --results is a list here (merge several folders), so resolve without it
     paths = resolve_paths(load_preset(preset) if preset else None, None, None, args.leaderboard)
     dirs = [Path(d) for d in args.results] if args.results else [paths.results]
-    out = write_leaderboard(dirs, Path(args.leaderboard) if args.leaderboard else paths.leaderboard,
-                            n_resamples=args.resamples, seed=args.seed)
+    page = Path(args.leaderboard) if args.leaderboard else paths.leaderboard
+    # An empty page must not replace a real one; a missing --results folder keeps its own message.
+    if not any(_has_runs(d) for d in dirs) and not (args.results and not all(d.is_dir() for d in dirs)):
+        searched = "" if args.results or preset else " nor in any preset's results folder"
+        raise HarnessError(f"no finished runs in {', '.join(map(str, dirs))}{searched}; {page} not written")
+    out = write_leaderboard(dirs, page, n_resamples=args.resamples, seed=args.seed)
     print(f"wrote {out}")
     return 0
 
@@ -237,8 +293,25 @@ def cmd_check_batch_invariance(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_pin(args) -> int:
+    from harness.pin import pin_model
+
+    for line in pin_model(args.model, write=args.write):
+        print(line)
+    return 0
+
+
+def _add_unpinned(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-unpinned-code", action="store_true",
+                   help="run a model's remote code (trust_remote_code) at a tag or branch instead of a commit "
+                        "hash (refused by default; recorded in the spec as unpinned_remote_code); `harness pin "
+                        "MODEL --write` pins the card instead")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser = _Parser(prog="harness", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"harness {__version__}",
+                        help="print the harness version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list registered models")
@@ -246,36 +319,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="make or rebuild data sets").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("synth", help="write a synthetic chart-QA data set (PJN_CHARTS schema)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=1200)
-    p.add_argument("--val", type=int, default=500)
-    p.add_argument("--test", type=int, default=500)
+    p.add_argument("--out", required=True, help="folder to write the data set into")
+    p.add_argument("--seed", type=int, default=0, help="seed of the charts and questions (same seed, same data)")
+    p.add_argument("--train", type=int, default=1200, help="samples in the train split")
+    p.add_argument("--val", type=int, default=500, help="samples in the val split")
+    p.add_argument("--test", type=int, default=500, help="samples in the test split")
     p.set_defaults(func=cmd_data_synth)
     p = data.add_parser("build", help="rebuild PJN_CHARTS from HuggingFaceM4/ChartQA (needs hub access)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--source", default="HuggingFaceM4/ChartQA")
-    p.add_argument("--revision")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, help="folder to write the rebuilt data set into")
+    p.add_argument("--source", default="HuggingFaceM4/ChartQA", help="hub id of the source data set")
+    p.add_argument("--revision", help="pinned revision (commit) of the source (default: its main branch)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the split shuffle")
     p.set_defaults(func=cmd_data_build)
 
     p = sub.add_parser("finetune", help="fine-tune one model (resumes when rerun)")
-    p.add_argument("model")
+    p.add_argument("model", help="model name (`harness models` lists them)")
     _add_paths(p)
     p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--grad-accum", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--method", choices=["lora", "qlora", "full"])
+    p.add_argument("--epochs", type=int, help="passes over the train split (default: the recipe's)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="samples per step before accumulation (default: the recipe's)")
+    p.add_argument("--grad-accum", type=int, help="batches accumulated per optimizer step (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    p.add_argument("--method", choices=["lora", "qlora", "full"], help="what is trained (default: the recipe's)")
     p.add_argument("--limit", type=int, help="train on the first N samples only")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and adapter initialisation")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present)")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: preset, else the card's")
     p.add_argument("--force", action="store_true", help="redo the fine-tune even if it is complete")
     _add_recipe(p)
     _add_overrides(p, decoding=False)
+    _add_unpinned(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="benchmark base and fine-tuned variants, then render the leaderboard")
@@ -285,18 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", action="append",
                    help="base, finetuned or study (repeatable or comma-separated; default: base,finetuned)")
     _add_paths(p, leaderboard=True)
-    p.add_argument("--benchmark", default="chartqa")
+    p.add_argument("--benchmark", default="chartqa", help="benchmark card from benchmarks/")
     p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
     p.add_argument("--dataset-revision", help="pinned revision (commit) of a hub dataset")
     p.add_argument("--split", help="data split to bench (default: the benchmark's); checked before any "
                                    "work for synthetic and local data sets")
     p.add_argument("--limit", type=int, help="bench the first N samples only (fine-tunes still use the whole "
                                              "train split); limited runs are kept apart from full ones")
-    p.add_argument("--batch-size", type=_batch_sizes, default=None, help="one size or a sweep: 1,4,8")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_batch_sizes, default=None, help="one size or a sweep: 1,4,8 "
+                                                                        "(default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampling and fine-tunes (part of the run id)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present); cuda "
                                     "without an NVIDIA GPU here is refused before any work")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: preset, else the card's")
     p.add_argument("--runner", default="local", help="where specs run: local (this process) or docker (the "
                                                       "model's pinned image)")
     p.add_argument("--merge-adapter", action="store_true",
@@ -308,8 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan (fine-tunes and runs with their ids); "
                                                           "run nothing")
     p.add_argument("--json", action="store_true", help="with --dry-run: the full specs as JSON")
-    p.add_argument("--no-leaderboard", action="store_true")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard after the runs")
+    _add_unpinned(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("pin", help="resolve a card's tag or branch (and its study checkpoint's) to the commit "
+                                   "hash it points to now, through the hub API (needs hub access; HF_TOKEN)")
+    p.add_argument("model", help="model name (models/MODEL.yaml)")
+    p.add_argument("--write", action="store_true", help="rewrite the card's revision lines with the commits "
+                                                        "(comments kept)")
+    p.set_defaults(func=cmd_pin)
 
     p = sub.add_parser("execute", help="run exactly one planned spec (FOLDER/spec.json) into FOLDER: the worker "
                                        "every runner ends in")
@@ -326,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_a", help="reference run: a run folder or a result.json (relative or absolute path), or a "
                                  "run id (prefix) under --results")
     p.add_argument("run_b", help="compared run, same forms")
-    p.add_argument("--preset", help="named overrides from presets/ (for the default results folder)")
+    p.add_argument("--preset", help="named overrides from presets/ (for the default results folder); without "
+                                    "it, a preset's results folder is used when the default has no runs")
     p.add_argument("--results", help="results folder for run ids (env HARNESS_RESULTS_DIR; default per preset)")
     p.add_argument("--basis", choices=["auto", "batch", "sample"], default="auto",
                    help="compare per batch or per sample (auto: per batch when the batch sizes match)")
@@ -334,14 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("score", help="re-score stored predictions (JSONL with prediction, references)")
-    p.add_argument("predictions")
+    p.add_argument("predictions", help="JSONL file, one {prediction, references} object a line")
     p.add_argument("--per-sample", metavar="FILE",
                    help="write each line with its scores added to this JSONL file (a file path, not a folder)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("leaderboard", help="render the leaderboard from stored results")
-    p.add_argument("--preset")
-    p.add_argument("--results", action="append", help="results folder (repeatable: merges several)")
+    p.add_argument("--preset", help="named overrides from presets/ (for the default folders); env HARNESS_PRESET; "
+                                    "without it, a preset's results folder is used when the default has no runs")
+    p.add_argument("--results", action="append", help="results folder (repeatable: merges several; default per "
+                                                      "preset)")
     p.add_argument("--leaderboard", "--out", dest="leaderboard",
                    help="Markdown page to write, with index.html, leaderboard.json and assets/ next to it; an "
                         "existing folder gets LEADERBOARD.md inside it (default per preset)")

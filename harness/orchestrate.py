@@ -17,7 +17,7 @@ from harness.progress import log
 from harness.runners.base import FAILED, FINISHED, SKIPPED, Job, Outcome, get_runner
 from harness.specs import FinetuneSpec, RunSpec
 
-__all__ = ["BenchOptions", "bench", "execute_plan", "plan_table", "prepare_job", "reuse_mismatch"]
+__all__ = ["BenchOptions", "bench", "execute_plan", "plan_table", "prepare_job", "results_table", "reuse_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,23 @@ def plan_table(p: Plan) -> str:
     rows = [["finetune", f.model, "–", "–", f.recipe_name, f.adapter_id] for f in p.finetunes]
     rows += [["run", r.model, r.variant, r.batch_size, r.limit or "all", r.run_id] for r in p.runs]
     return tabulate(rows, headers=["kind", "model", "variant", "batch", "recipe / limit", "id"], tablefmt="github")
+
+
+def results_table(results: list[dict]) -> str:
+    """What `harness bench` ends with on stdout: one row per finished run, each column naming its unit."""
+    from tabulate import tabulate
+
+    def num(value, scale=1.0, digits=1):
+        return "–" if value is None else f"{value * scale:.{digits}f}"
+
+    rows = []
+    for r in sorted(results, key=lambda r: (r["spec"]["model"], r["spec"]["variant"], r["spec"]["batch_size"])):
+        metrics, lat = r.get("metrics") or {}, r.get("latency") or {}
+        rows.append([r["spec"]["model"], r["spec"]["variant"], r["spec"]["batch_size"], r.get("num_samples"),
+                     num(metrics.get("relaxed_accuracy"), 100), num(metrics.get("rougeL"), digits=3),
+                     num((lat.get("latency_ms") or {}).get("p50")), num(lat.get("samples_per_s"), digits=2)])
+    return tabulate(rows, headers=["model", "variant", "batch", "n (samples)", "relaxed acc (%)", "ROUGE-L (0-1)",
+                                   "p50 latency (ms)", "samples/s"], tablefmt="github", disable_numparse=True)
 
 
 def _plan_json(p: Plan) -> str:
@@ -173,4 +190,8 @@ def bench(request: BenchRequest, paths: Paths, options: BenchOptions) -> int:
     skipped = sum(o.status == SKIPPED for o in outcomes)
     log(f"runs: {len(finished)} finished" + (f", {skipped} skipped (above)" if skipped else "")
         + (f", {len(failed)} FAILED (above)" if failed else ""))
+    records = [o.folder / "result.json" for o in finished if o.folder]
+    records = [read_json(path) for path in records if path.is_file()]  # a runner's record, when it left one
+    if records:  # the numbers themselves, on stdout (the log lines above are on stderr)
+        print(results_table(records))
     return 1 if failed else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -107,6 +108,7 @@ class BenchRequest:
     sets: tuple[tuple[tuple[str, ...], object], ...] = ()
     decoding: tuple[tuple[tuple[str, ...], object], ...] = ()
     merge_adapter: bool = False
+    allow_unpinned_code: bool = False  # --allow-unpinned-code: run remote code at a tag or branch anyway
 
     @property
     def all_models(self) -> bool:
@@ -187,6 +189,31 @@ def model_facts(card: ModelCard, preset: Preset | None, sets: dict) -> ModelFact
         image=card.image,
         twin_builder=card.twin.get("builder") if twin else None,
     )
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def _check_remote_code(card: ModelCard, preset: Preset | None, request: BenchRequest,
+                       study: bool = False) -> bool:
+    """Whether `card` (or its full study checkpoint) runs remote code at a revision that is not a commit.
+
+    A tag or branch can be moved to other code after the card was reviewed, and that code runs with the
+    user's privileges: refused in one line unless the request allows it (then the spec records it).
+    Twins are local folders built by the harness: nothing remote runs.
+    """
+    if not card.trust_remote_code or (preset and preset.use_twins):
+        return False
+    revisions = [("revision", card.revision)]  # every checkpoint runs the base revision's code
+    if study and card.study.get("kind") == "full":  # complete remote-code weights at their own revision
+        revisions.append(("study.revision", card.study.get("revision")))
+    unpinned = [(key, rev) for key, rev in revisions if not (rev and _COMMIT.fullmatch(str(rev)))]
+    if unpinned and not request.allow_unpinned_code:
+        key, rev = unpinned[0]
+        raise HarnessError(f"{card.source_file}: {key} {rev!r} is not a commit hash and the model runs "
+                           f"remote code (trust_remote_code); pin it with `harness pin {card.name} --write`, "
+                           "or pass --allow-unpinned-code to run it anyway")
+    return bool(unpinned)
 
 
 def facts_for(model: str, preset: str | None = None) -> ModelFacts:
@@ -308,6 +335,7 @@ def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None 
     source, revision, synthetic = _dataset(bench, preset, request)
     _validate_data(source, revision, synthetic, "train", "fine-tune split 'train'", bool(request.dataset))
     model_id, model_revision = model_identity(card, preset)
+    unpinned = _check_remote_code(card, preset, request)
     return FinetuneSpec(
         model=card.name,
         model_id=model_id,
@@ -322,7 +350,7 @@ def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None 
         seed=request.seed,
         preset=preset.name if preset else None,
         recipe_name=request.recipe,
-        model_facts=model_facts(card, preset, sets),
+        model_facts=replace(model_facts(card, preset, sets), unpinned_remote_code=unpinned),
         synthetic=synthetic,
     )
 
@@ -396,6 +424,7 @@ def plan(request: BenchRequest) -> Plan:
                     continue
                 adapter_id, adapter_revision = card.study["hub_id"], card.study.get("revision")
                 adapter_kind = card.study.get("kind", "adapter")
+            unpinned = _check_remote_code(card, preset, request, study=variant == "study")
             for batch_size in request.batch_sizes:
                 runs.append(RunSpec(
                     model=card.name,
@@ -420,7 +449,7 @@ def plan(request: BenchRequest) -> Plan:
                     adapter_revision=adapter_revision,
                     adapter_kind=adapter_kind,
                     merge_adapter=request.merge_adapter and adapter_id is not None,
-                    model_facts=facts,
+                    model_facts=replace(facts, unpinned_remote_code=unpinned),
                     metric_versions=_metric_versions(bench.metrics),
                     synthetic=synthetic,
                 ))

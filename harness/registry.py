@@ -19,6 +19,7 @@ from harness.specs import DEFAULT_RECIPE, BenchSpec, Decoding, FinetuneRecipe, M
 __all__ = [
     "config_root",
     "list_models",
+    "list_presets",
     "load_benchmark",
     "load_model",
     "load_preset",
@@ -79,6 +80,10 @@ def _path(kind: str, name: str) -> Path:
 
 def list_models() -> list[ModelCard]:
     return [load_model(name) for name in _names("models")]
+
+
+def list_presets() -> list[str]:
+    return _names("presets")
 
 
 def check_recipe(layer: dict | None, where: str) -> None:

@@ -222,6 +222,9 @@ class ModelFacts:
     environment_notes: dict
     image: str
     twin_builder: str | None = None  # "module:function" when the weights are an offline twin
+    # Remote code at a tag or branch, run because the user passed --allow-unpinned-code. Recorded only
+    # when true (see _HashedSpec._fields), so pinned specs keep their ids.
+    unpinned_remote_code: bool = False
 
     @property
     def source_file(self) -> str:
@@ -245,8 +248,15 @@ class _HashedSpec:
 
     kind = ""
 
+    def _fields(self) -> dict:
+        data = asdict(self)
+        facts = data.get("model_facts")
+        if facts and not facts.get("unpinned_remote_code"):
+            del facts["unpinned_remote_code"]
+        return data
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self._fields()
 
     def record(self) -> dict:
         """What spec.json holds: the spec, its kind and its identity (checked when a worker reads it)."""
@@ -305,7 +315,7 @@ class RunSpec(_HashedSpec):
     kind = "run"
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = self._fields()
         data["metrics"] = list(self.metrics)
         return data
 
@@ -351,7 +361,7 @@ class FinetuneSpec(_HashedSpec):
     kind = "finetune"
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = self._fields()
         data["recipe"] = self.recipe.to_dict()
         return data
 

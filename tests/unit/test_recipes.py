@@ -41,7 +41,7 @@ def test_study_recipe_has_the_study_notebooks_values(harness_env):
         "batch_size": 2, "grad_accum": 4, "optimizer": "adamw_torch_fused", "warmup_steps": 50, "lr": 1e-4,
         "weight_decay": 0.01, "schedule": "linear"}
 
-    moon = plan_ft("moondream", recipe="study")
+    moon = plan_ft("moondream", recipe="study", allow_unpinned_code=True)  # its card pins a tag
     # moondream_2.ipynb: LR = 1e-5, 8 x 2, Adam8bit, loss.backward(); optimizer.step() (no clipping).
     assert {k: moon.recipe.to_dict()[k] for k in ("lr", "batch_size", "grad_accum", "epochs", "optimizer")} == {
         "lr": 1e-5, "batch_size": 8, "grad_accum": 2, "epochs": 1, "optimizer": "adam8bit"}
@@ -50,13 +50,14 @@ def test_study_recipe_has_the_study_notebooks_values(harness_env):
 
 def test_official_recipe_stays_the_default(harness_env):
     for model in ("qwen2vl", "smolvlm", "moondream"):
-        default, official = plan_ft(model), plan_ft(model, recipe="official")
+        ok = {"allow_unpinned_code": True}  # moondream's card pins a tag
+        default, official = plan_ft(model, **ok), plan_ft(model, recipe="official", **ok)
         assert default == official and default.recipe_name == "official"
         # official = the card's finetune: section
         assert default.recipe == FinetuneRecipe.from_dict(load_model(model).finetune)
-        assert plan_ft(model, recipe="study").adapter_id != default.adapter_id
+        assert plan_ft(model, recipe="study", **ok).adapter_id != default.adapter_id
     assert plan_ft("smolvlm").recipe.to_dict()["optimizer"] == "paged_adamw_8bit"  # the official notebook's 4 x 4
-    assert plan_ft("moondream").recipe.to_dict()["lr"] == 3e-5
+    assert plan_ft("moondream", allow_unpinned_code=True).recipe.to_dict()["lr"] == 3e-5
 
 
 def test_every_named_recipe_cites_a_source(harness_env):
