@@ -408,6 +408,13 @@ def plan(request: BenchRequest) -> Plan:
             raise HarnessError(f"{card.source_file}: {exc}") from None
         for variant in request.variants:
             adapter_id = adapter_revision = adapter_kind = None
+            try:
+                unpinned = _check_remote_code(card, preset, request, study=variant == "study")
+            except HarnessError as exc:
+                if not request.all_models:
+                    raise
+                skipped.append(f"{card.name}: {variant} variant skipped: {exc}")  # --all runs the pinned rest
+                continue
             if variant == "finetuned":
                 if card.supports.get("finetune") == []:
                     skipped.append(f"{card.name}: benchmark only (its card supports no fine-tune); "
@@ -424,7 +431,6 @@ def plan(request: BenchRequest) -> Plan:
                     continue
                 adapter_id, adapter_revision = card.study["hub_id"], card.study.get("revision")
                 adapter_kind = card.study.get("kind", "adapter")
-            unpinned = _check_remote_code(card, preset, request, study=variant == "study")
             for batch_size in request.batch_sizes:
                 runs.append(RunSpec(
                     model=card.name,

@@ -151,3 +151,13 @@ def test_pin_without_a_connection_is_one_line(config, hub, monkeypatch, capsys):
     (line,) = _error_lines(capsys)
     assert "needs hub access" in line and "ConnectionError" in line
 
+
+
+def test_bench_all_skips_unpinned_remote_code_with_one_line_and_plans_the_rest(harness_env, capsys):
+    from harness.cli import main
+
+    assert main(["bench", "--all", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    skips = [line for line in captured.err.splitlines() if line.startswith("moondream:") and "skipped" in line]
+    assert len(skips) == 2 and all("harness pin moondream" in line for line in skips)  # base and finetuned
+    assert "qwen2vl-base" in captured.out and "moondream-base" not in captured.out
