@@ -26,3 +26,15 @@ def harness_env(harness_cache, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HARNESS_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.delenv("HARNESS_PRESET", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def config_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of models/, benchmarks/ and presets/ to edit as a user would (HARNESS_CONFIG_DIR points at it)."""
+    import shutil
+
+    root = tmp_path / "config"
+    for kind in ("models", "benchmarks", "presets"):
+        shutil.copytree(REPO / kind, root / kind)
+    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(root))
+    return root

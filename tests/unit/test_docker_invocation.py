@@ -10,7 +10,6 @@ processor override alike.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -31,16 +30,13 @@ SHORT_SUFFIX = "\nReply with one number."
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
+def config(tmp_path, monkeypatch, config_copy):
     """A copy of the configs with a second benchmark (other max_new_tokens and prompt); isolated paths."""
-    root = tmp_path / "config"
-    for kind in ("models", "benchmarks", "presets"):
-        shutil.copytree(REPO / kind, root / kind)
+    root = config_copy
     bench = yaml.safe_load((REPO / "benchmarks" / "chartqa.yaml").read_text())
     bench.update(name="chartqa_short", prompt_suffix=SHORT_SUFFIX)
     bench["decoding"]["max_new_tokens"] = 4
     (root / "benchmarks" / "chartqa_short.yaml").write_text(yaml.safe_dump(bench))
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(root))
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("HARNESS_PRESET", raising=False)
     monkeypatch.delenv("HARNESS_HF_CACHE", raising=False)

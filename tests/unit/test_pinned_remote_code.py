@@ -4,9 +4,6 @@ mocked here: no network)."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from harness.cli import main
@@ -14,18 +11,13 @@ from harness.registry import load_model
 from harness.specs import spec_from_record
 from tests.helpers import plan_ft, plan_runs
 
-REPO = Path(__file__).resolve().parents[2]
 SHA = "0123456789abcdef0123456789abcdef01234567"
 STUDY_SHA = "fedcba9876543210fedcba9876543210fedcba98"
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch, harness_env):
-    root = tmp_path / "config"
-    for kind in ("models", "benchmarks", "presets"):
-        shutil.copytree(REPO / kind, root / kind)
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(root))
-    return root
+def config(harness_env, config_copy):
+    return config_copy
 
 
 def _error_lines(capsys) -> list[str]:

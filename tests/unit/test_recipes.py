@@ -6,7 +6,6 @@ cited in each card's `recipes.study.source`; these tests pin that the planner tu
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,8 +16,6 @@ from harness.registry import load_model
 from harness.runners.base import FAILED, Outcome, Runner
 from harness.specs import FinetuneRecipe, FinetuneSpec
 from tests.helpers import plan_ft, plan_runs
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 # --- the cards' recipes -------------------------------------------------------------------------------
@@ -151,15 +148,6 @@ def test_another_recipes_fine_tune_never_stands_in(harness_env):
     assert run.needs == study.adapter_id
 
 # --- card validation ---------------------------------------------------------------------------------
-@pytest.fixture
-def config_copy(tmp_path, monkeypatch):
-    """A copy of models/, benchmarks/ and presets/ to edit; the registry's caches are reset around it."""
-    for kind in ("models", "benchmarks", "presets"):
-        shutil.copytree(REPO / kind, tmp_path / kind)
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(tmp_path))
-    yield tmp_path
-
-
 @pytest.mark.parametrize("recipes, message", [
     ("recipes:\n  official: {source: x}\n  study: {lr: 1.0e-5}\n", "recipes.study needs a 'source'"),
     ("recipes:\n  official: {source: x}\n  study: {source: y, lr_rate: 1.0e-5}\n",

@@ -6,7 +6,6 @@ Each test edits one field of a copy of models/, benchmarks/ and presets/ (HARNES
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,10 @@ import yaml
 from harness.cli import main
 from harness.plan import BenchRequest, plan
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def config(tmp_path, monkeypatch, harness_env):
-    root = tmp_path / "config"
-    for kind in ("models", "benchmarks", "presets"):
-        shutil.copytree(REPO / kind, root / kind)
-    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(root))
-    return root
+def config(harness_env, config_copy):
+    return config_copy
 
 
 def _edit(path: Path, change) -> None:
