@@ -69,3 +69,14 @@ def execute_spec(spec, paths):
 
     job = prepare_job(spec, paths)
     return execute(spec, job.folder, checkpoints=paths.checkpoints, cache=paths.cache)
+
+
+def synthetic_examples(cache, name: str, n: int, seed: int) -> list:
+    """`n` synthetic training examples, generated once per cache folder under `name`."""
+    from harness.data import write_synthetic
+    from harness.data.load import load_split
+
+    folder = Path(cache) / name
+    if not folder.exists():
+        write_synthetic(folder, sizes={"train": n, "val": 0, "test": 0}, seed=seed)
+    return list(load_split(str(folder), "train"))

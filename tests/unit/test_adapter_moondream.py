@@ -10,20 +10,14 @@ import torch
 from harness.errors import HarnessError
 from harness.specs import Decoding, FinetuneRecipe
 from harness.train.masking import IGNORE_INDEX, labelled_share
-from tests.helpers import plan_runs, twin_adapter
+from tests.helpers import plan_runs, synthetic_examples, twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 @pytest.fixture(scope="module")
 def examples(harness_cache):
-    from harness.data import write_synthetic
-    from harness.data.load import load_split
-
-    folder = Path(harness_cache) / "moondream-unit-data"
-    if not folder.exists():
-        write_synthetic(folder, sizes={"train": 6, "val": 0, "test": 0}, seed=6)
-    return list(load_split(str(folder), "train"))
+    return synthetic_examples(harness_cache, "moondream-unit-data", 6, seed=6)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +28,7 @@ def md(harness_cache):
 
 @pytest.fixture(scope="module")
 def md25(harness_cache):
-
-    return twin_adapter("moondream2025",
-                        Path(harness_cache))
+    return twin_adapter("moondream2025", Path(harness_cache))
 
 
 # --- 2024 family --------------------------------------------------------------------------------

@@ -10,20 +10,14 @@ import torch
 from harness.adapters import ADAPTERS, Generation, InferenceAdapter, LoadRequest, TrainingAdapter
 from harness.adapters.protocol import StepCallback
 from harness.specs import Decoding
-from tests.helpers import twin_adapter
+from tests.helpers import synthetic_examples, twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 @pytest.fixture(scope="module")
 def examples(harness_cache):
-    from harness.data import write_synthetic
-    from harness.data.load import load_split
-
-    folder = Path(harness_cache) / "protocol-unit-data"
-    if not folder.exists():
-        write_synthetic(folder, sizes={"train": 3, "val": 0, "test": 0}, seed=7)
-    return list(load_split(str(folder), "train"))
+    return synthetic_examples(harness_cache, "protocol-unit-data", 3, seed=7)
 
 
 def _counter():

@@ -9,27 +9,19 @@ from pathlib import Path
 import pytest
 
 from harness.specs import Decoding
-from tests.helpers import twin_adapter
+from tests.helpers import synthetic_examples, twin_adapter
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 
 
 @pytest.fixture(scope="module")
 def examples(harness_cache):
-    from harness.data import write_synthetic
-    from harness.data.load import load_split
-
-    folder = Path(harness_cache) / "moondream2025-unit-data"
-    if not folder.exists():
-        write_synthetic(folder, sizes={"train": 3, "val": 0, "test": 0}, seed=7)
-    return list(load_split(str(folder), "train"))
+    return synthetic_examples(harness_cache, "moondream2025-unit-data", 3, seed=7)
 
 
 @pytest.fixture(scope="module")
 def md25(harness_cache):
-
-    return twin_adapter("moondream2025",
-                        Path(harness_cache))
+    return twin_adapter("moondream2025", Path(harness_cache))
 
 
 @pytest.fixture
