@@ -65,6 +65,11 @@ def _add_recipe(p: argparse.ArgumentParser) -> None:
                         "settings); `harness models` lists them")
 
 
+def _add_prompt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", help="the benchmark card's named prompt variant, e.g. vlmevalkit or lmms_eval "
+                                    "(default: the card's default_prompt; shown with the run)")
+
+
 def _add_overrides(p: argparse.ArgumentParser, decoding: bool) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="edit the model card for this run, as if its YAML said so (part of the run id): e.g. "
@@ -85,16 +90,51 @@ def _paths(args):
                          getattr(args, "checkpoints", None), getattr(args, "leaderboard", None))
 
 
+def model_record(card) -> dict:
+    """What `harness models --json` prints per card (read by scripts/compose-gen.py and scripts/docker-*.sh)."""
+    return {"name": card.name, "display_name": card.display_name, "family": card.family, "hub_id": card.hub_id,
+            "revision": card.revision, "image": card.image, "pins": dict(card.environment),
+            "supports": dict(card.supports), "published": list(card.published)}
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def models_markdown(cards) -> str:
+    """The README's model table: every card with what it supports and the scores others published."""
+    lines = ["| name | model | fine-tune | batching | backends | published score (benchmark, source) |",
+             "|---|---|---|---|---|---|"]
+    for c in cards:
+        tune = c.supports.get("finetune")
+        tune = ", ".join(tune) if tune else ("none (benchmark only)" if tune == [] else "yes")
+        scores = "; ".join(
+            f"{p['value']}{' ' + p['subset'] if p.get('subset') else ''} ({p['benchmark']}, {p['source']}"
+            f"{', ' + p['note'] if p.get('note') else ''})" for p in c.published) or "–"
+        backends = ", ".join(c.supports.get("backends") or ["transformers"])
+        lines.append("| " + " | ".join(_cell(x) for x in (
+            f"`{c.name}`", f"{c.display_name} (`{c.hub_id}`)", tune, c.supports.get("batching") or "–",
+            backends, scores)) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_models(args) -> int:
     from tabulate import tabulate
 
     from harness.registry import list_models
 
+    cards = list_models()
+    if args.json:
+        print(json.dumps([model_record(c) for c in cards], indent=2))
+        return 0
+    if args.markdown:
+        print(models_markdown(cards), end="")
+        return 0
     rows = [[c.name, c.display_name, c.hub_id, c.revision[:12], c.adapter.split(":")[-1],
              ", ".join(f"{k}{v}" for k, v in c.environment.items()),
              c.twin.get("builder", "–").split(":")[0].rsplit(".", 1)[-1] + " twin" if c.twin else "–",
              c.study.get("hub_id", "–") if c.study else "–",
-             ", ".join(c.recipes) if c.recipes else ("official" if c.finetune else "–")] for c in list_models()]
+             ", ".join(c.recipes) if c.recipes else ("official" if c.finetune else "–")] for c in cards]
     print(tabulate(rows, headers=["name", "model", "hub id", "revision", "adapter", "pinned environment",
                                   "offline twin", "study checkpoint", "recipes (--recipe)"], tablefmt="github"))
     return 0
@@ -107,6 +147,14 @@ def cmd_data_synth(args) -> int:
     out = write_synthetic(args.out, sizes=sizes, seed=args.seed)
     print(f"wrote synthetic chart QA ({sizes}, seed {args.seed}) to {out}")
     return 0
+
+
+def cmd_data_check(args) -> int:
+    from harness.data.check import check_data, format_report
+
+    header, reports = check_data(args.source, benchmark=args.benchmark, split=args.split)
+    print(format_report(header, reports))
+    return 1 if any(r.problem_count for r in reports) else 0
 
 
 def cmd_data_build(args) -> int:
@@ -142,10 +190,12 @@ def _request(args, models: tuple[str, ...], variants: tuple[str, ...]):
         device=args.device,
         dtype=args.dtype,
         recipe=args.recipe,
+        prompt=getattr(args, "prompt", None),
         sets=tuple(sets),
         decoding=tuple(parse_assignments(getattr(args, "decoding", None), "--decoding")),
         merge_adapter=bool(getattr(args, "merge_adapter", False)),
         allow_unpinned_code=bool(getattr(args, "allow_unpinned_code", False)),
+        backend=getattr(args, "backend", None) or "transformers",
     )
 
 
@@ -162,6 +212,12 @@ def cmd_finetune(args) -> int:
         raise HarnessError(refusal or f"{card.name}: its card supports no fine-tune (benchmark only)")
     spec = plan_finetune(card, _request(args, (args.model,), ("finetuned",)))
     paths = _paths(args)
+    if args.dry_run:
+        from harness.orchestrate import plan_table
+
+        print(json.dumps(spec.record(), indent=2, sort_keys=True, default=str) if args.json
+              else plan_table(Plan(finetunes=(spec,))))
+        return 0
     check_devices(Plan(finetunes=(spec,)), "local")  # a fine-tune runs in this process
     job = prepare_job(spec, paths)
     record = execute(spec, job.folder, checkpoints=paths.checkpoints, cache=paths.cache, force=args.force)
@@ -176,7 +232,8 @@ def cmd_bench(args) -> int:
     request = _request(args, () if args.all else tuple(_split_names(args.model)),
                        tuple(_split_names(args.variant)) or ("base", "finetuned"))
     options = BenchOptions(runner=args.runner, force=args.force, dry_run=args.dry_run, json=args.json,
-                           no_finetune=args.no_finetune, leaderboard=not args.no_leaderboard)
+                           no_finetune=args.no_finetune, leaderboard=not args.no_leaderboard,
+                           address=args.address, shards=args.shards)
     return bench(request, _paths(args), options)
 
 
@@ -221,16 +278,44 @@ def _preset_with_runs(args) -> str | None:
     return None
 
 
+def _load_run_in(load_run, run: str, folders: list[Path]):
+    """The run (a path, or an id under the first of `folders` that holds it): --results is repeatable."""
+    for folder in folders[:-1]:
+        try:
+            return load_run(run, folder)
+        except HarnessError:
+            continue
+    return load_run(run, folders[-1])  # the last folder's error names what was searched for
+
+
 def cmd_explain(args) -> int:
     from harness.analysis import explain_pair, load_run
 
     if not (Path(args.run_a).exists() and Path(args.run_b).exists()):  # run ids: find their folder
         args.preset = _preset_with_runs(args) or args.preset
-    results = _paths(args).results
-    result_a, samples_a = load_run(args.run_a, results)
-    result_b, samples_b = load_run(args.run_b, results)
+    folders = [Path(d) for d in args.results or []] or [_paths(args).results]
+    result_a, samples_a = _load_run_in(load_run, args.run_a, folders)
+    result_b, samples_b = _load_run_in(load_run, args.run_b, folders)
     explanation = explain_pair(result_a, result_b, samples_a, samples_b, basis=args.basis)
     print(json.dumps(explanation.to_dict(), indent=2, default=str) if args.json else explanation.to_markdown())
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from harness.analysis import load_run
+    from harness.analysis.parity import parity
+
+    if not (Path(args.run_a).exists() and Path(args.run_b).exists()):  # run ids: find their folder
+        args.preset = _preset_with_runs(args) or args.preset
+    folders = [Path(d) for d in args.results or []] or [_paths(args).results]
+    result_a, samples_a = _load_run_in(load_run, args.run_a, folders)
+    result_b, samples_b = _load_run_in(load_run, args.run_b, folders)
+    report = parity(result_a, samples_a, result_b, samples_b)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else "\n".join(report.lines(args.show)))
+    if args.min_share is not None and report.share < args.min_share - 1e-12:
+        print(f"parity FAILED: {report.identical}/{report.samples} identical predictions (share {report.share:.4f}) "
+              f"is below --min-share {args.min_share:g}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -264,7 +349,7 @@ def cmd_leaderboard(args) -> int:
 def cmd_doctor(args) -> int:
     from harness.doctor import doctor_lines
 
-    lines, ok = doctor_lines(args.model)
+    lines, ok = doctor_lines(_split_names(args.model))
     for line in lines:
         print(line)
     return 0 if ok else 1
@@ -301,6 +386,29 @@ def cmd_pin(args) -> int:
     return 0
 
 
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    """Flags of where and how loudly work runs; none changes a number, so none is in a spec or its hash."""
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads of each run (torch in process; OMP/MKL and HARNESS_THREADS in a container); "
+                        "recorded as torch_threads in the manifest, not part of the run id (default: torch's)")
+    p.add_argument("--verbose", action="store_true",
+                   help="also show third-party output (progress bars, library warnings) on the terminal; it "
+                        "always goes to the run's log.txt")
+
+
+class _DeprecatedAlias(argparse.Action):
+    """A flag's old spelling: stores into the new one and says so once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        new = self.metavar_new
+        print(f"warning: {option_string} is deprecated, use {new} (same meaning)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _alias(new: str):
+    return type("_Alias", (_DeprecatedAlias,), {"metavar_new": new})
+
+
 def _add_unpinned(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unpinned-code", action="store_true",
                    help="run a model's remote code (trust_remote_code) at a tag or branch instead of a commit "
@@ -312,9 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=__doc__)
     parser.add_argument("--version", action="version", version=f"harness {__version__}",
                         help="print the harness version and exit")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of its one line")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list registered models")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true",
+                     help="one JSON record per card: name, family, image, pins, supports, published (for scripts)")
+    fmt.add_argument("--markdown", action="store_true",
+                     help="the README's model table (published scores, what each card supports)")
     p.set_defaults(func=cmd_models)
 
     data = sub.add_parser("data", help="make or rebuild data sets").add_subparsers(dest="data_command", required=True)
@@ -331,10 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="pinned revision (commit) of the source (default: its main branch)")
     p.add_argument("--seed", type=int, default=42, help="seed of the split shuffle")
     p.set_defaults(func=cmd_data_build)
+    p = data.add_parser("check", help="validate a data set against a benchmark card without loading a model: "
+                                      "splits, rows, image sizes, subsets, first problems (exit 1 on any)")
+    p.add_argument("source", help="local folder (save_to_disk, parquet, image folder with metadata.jsonl/csv), "
+                                  "a JSONL/CSV file of rows, or a hub id")
+    p.add_argument("--benchmark", help="benchmark card whose columns/label_shape/subsets apply (default: chartqa)")
+    p.add_argument("--split", help="check this split only (default: every split the layout holds)")
+    p.set_defaults(func=cmd_data_check)
 
     p = sub.add_parser("finetune", help="fine-tune one model (resumes when rerun)")
     p.add_argument("model", help="model name (`harness models` lists them)")
     _add_paths(p)
+    p.add_argument("--benchmark", default="chartqa", help="benchmark card whose data format and prompt apply")
     p.add_argument("--dataset", help="hub id or local folder (save_to_disk or parquet)")
     p.add_argument("--epochs", type=int, help="passes over the train split (default: the recipe's)")
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (default: the recipe's)")
@@ -347,9 +470,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: preset, else the card's")
     p.add_argument("--force", action="store_true", help="redo the fine-tune even if it is complete")
+    p.add_argument("--dry-run", action="store_true", help="print the planned fine-tune and its id; run nothing")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the full spec as JSON")
     _add_recipe(p)
+    _add_prompt(p)
     _add_overrides(p, decoding=False)
     _add_unpinned(p)
+    _add_runtime(p)
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("bench", help="benchmark base and fine-tuned variants, then render the leaderboard")
@@ -372,12 +499,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: preset, else cuda if present); cuda "
                                     "without an NVIDIA GPU here is refused before any work")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: preset, else the card's")
-    p.add_argument("--runner", default="local", help="where specs run: local (this process) or docker (the "
-                                                      "model's pinned image)")
+    p.add_argument("--runner", default="local", help="where specs run: local (this process), docker (the "
+                                                      "model's pinned image), ray (tasks on a Ray cluster) or "
+                                                      "venv (local, but a backend's specs in its own Python)")
+    p.add_argument("--address", help="--runner ray: the cluster to use (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--shards", type=int, default=1, help="--runner ray: split each run into N shards by sample id "
+                                                         "(one task each; merged into one result)")
     p.add_argument("--merge-adapter", action="store_true",
                    help="fold LoRA adapters into the base weights before timing (recorded as adapter_merged)")
+    p.add_argument("--backend", choices=["transformers", "vllm"], default="transformers",
+                   help="inference engine: transformers generate, or vLLM (its own environment: scripts/vllm-env.sh "
+                        "and --runner venv, or its image harness-vllm with --runner docker); part of the run id")
     p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
     _add_recipe(p)
+    _add_prompt(p)
     _add_overrides(p, decoding=True)
     p.add_argument("--force", action="store_true", help="redo finished fine-tunes and runs")
     p.add_argument("--dry-run", action="store_true", help="print the plan (fine-tunes and runs with their ids); "
@@ -385,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="with --dry-run: the full specs as JSON")
     p.add_argument("--no-leaderboard", action="store_true", help="do not render the leaderboard after the runs")
     _add_unpinned(p)
+    _add_runtime(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("pin", help="resolve a card's tag or branch (and its study checkpoint's) to the commit "
@@ -399,10 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", help="a run or fine-tune folder holding spec.json (or the spec.json itself)")
     p.add_argument("--checkpoints", help="where fine-tunes live (env HARNESS_CHECKPOINTS_DIR)")
     p.add_argument("--force", action="store_true", help="redo a finished fine-tune")
+    _add_runtime(p)
     p.set_defaults(func=cmd_execute, preset=None, results=None)
 
     p = sub.add_parser("doctor", help="check installed packages against a model card's pinned environment")
-    p.add_argument("model", nargs="+", help="model name(s); one line per unmet pin, exit 1 if any")
+    p.add_argument("model", nargs="+", help="model name(s), space- or comma-separated; one line per unmet pin, "
+                                            "exit 1 if any")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("explain", help="why is run B slower than run A: the latency difference by cause")
@@ -411,11 +549,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_b", help="compared run, same forms")
     p.add_argument("--preset", help="named overrides from presets/ (for the default results folder); without "
                                     "it, a preset's results folder is used when the default has no runs")
-    p.add_argument("--results", help="results folder for run ids (env HARNESS_RESULTS_DIR; default per preset)")
+    p.add_argument("--results", action="append", help="results folder for run ids (repeatable: searched in "
+                                                      "order; env HARNESS_RESULTS_DIR; default per preset)")
     p.add_argument("--basis", choices=["auto", "batch", "sample"], default="auto",
                    help="compare per batch or per sample (auto: per batch when the batch sizes match)")
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("compare", help="parity of two runs of the same questions (e.g. two backends, batch 1 vs "
+                                       "8, local vs docker): identical predictions, metric deltas with paired "
+                                       "tests, disagreeing samples")
+    p.add_argument("run_a", help="reference run: a run folder, a result.json, or a run id (prefix) under --results")
+    p.add_argument("run_b", help="compared run, same forms")
+    p.add_argument("--preset", help="named overrides from presets/ (for the default results folder)")
+    p.add_argument("--results", action="append", help="results folder for run ids (repeatable; env "
+                                                      "HARNESS_RESULTS_DIR; default per preset)")
+    p.add_argument("--show", type=int, default=5, help="disagreeing samples to print (default 5)")
+    p.add_argument("--min-share", type=float, metavar="S",
+                   help="exit 1 when the share of identical predictions is below S (e.g. 1.0 in CI)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("score", help="re-score stored predictions (JSONL with prediction, references)")
     p.add_argument("predictions", help="JSONL file, one {prediction, references} object a line")
@@ -428,9 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "without it, a preset's results folder is used when the default has no runs")
     p.add_argument("--results", action="append", help="results folder (repeatable: merges several; default per "
                                                       "preset)")
-    p.add_argument("--leaderboard", "--out", dest="leaderboard",
+    p.add_argument("--leaderboard", dest="leaderboard",
                    help="Markdown page to write, with index.html, leaderboard.json and assets/ next to it; an "
                         "existing folder gets LEADERBOARD.md inside it (default per preset)")
+    p.add_argument("--out", dest="leaderboard", action=_alias("--leaderboard"), help="deprecated: --leaderboard")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples for intervals and tests")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (same seed, same numbers)")
     p.set_defaults(func=cmd_leaderboard)
@@ -459,22 +613,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", default="local", help="where specs run: local (default) or docker")
     p.add_argument("--no-finetune", action="store_true", help="fail instead of fine-tuning missing variants")
     _add_recipe(p)
+    _add_prompt(p)
     _add_overrides(p, decoding=True)
     p.add_argument("--force", action="store_true", help="redo finished fine-tunes and runs")
+    _add_runtime(p)
     p.set_defaults(func=cmd_check_batch_invariance)
     return parser
 
 
+def _runtime_env(args) -> None:
+    """--threads / --verbose as environment: the worker reads them in process, the docker runner passes them on."""
+    from harness.runlog import THREADS_ENV, VERBOSE_ENV
+
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            raise HarnessError(f"--threads {threads}: a positive number of CPU threads")
+        os.environ[THREADS_ENV] = str(threads)
+    if getattr(args, "verbose", False):
+        os.environ[VERBOSE_ENV] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
+    from harness.runlog import redact
+
     args = build_parser().parse_args(argv)
     try:
+        _runtime_env(args)
         return args.func(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"error: {redact(_one_line(exc))}", file=sys.stderr)  # a message may quote a URL or the token
         return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen input: still one line, the traceback on request
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {redact(_one_line(exc))} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

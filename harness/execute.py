@@ -39,7 +39,8 @@ def materialize_dataset(spec: RunSpec | FinetuneSpec, cache: Path) -> str:
     target = Path(cache) / "data" / spec.dataset[len(SYNTHETIC_PREFIX):]
     if not (target / ".complete").exists():
         log(f"generating synthetic charts into {target}")
-        write_synthetic(target, sizes=dict(spec.synthetic.get("sizes", {})), seed=int(spec.synthetic.get("seed", 0)))
+        write_synthetic(target, sizes=dict(spec.synthetic.get("sizes", {})), seed=int(spec.synthetic.get("seed", 0)),
+                        data_format=spec.synthetic.get("format"))
         (target / ".complete").write_text("ok")
     return str(target)
 
@@ -57,7 +58,7 @@ def _execute_finetune(spec: FinetuneSpec, folder: Path, cache: Path, force: bool
         log(f"{spec.model}: fine-tune {spec.adapter_id} already complete in {folder}")
         return read_json(folder / "training.json")
     source = materialize_dataset(spec, cache)
-    data = load_split(source, spec.split, revision=spec.dataset_revision)
+    data = load_split(source, spec.split, revision=spec.dataset_revision, data_format=spec.data_format)
     quantization = "nf4" if spec.recipe.method == "qlora" else None
     adapter = open_adapter(spec.model_facts, spec.model_id, spec.model_revision, dtype=spec.dtype,
                            device=spec.device, cache=cache, quantization=quantization)
@@ -67,14 +68,19 @@ def _execute_finetune(spec: FinetuneSpec, folder: Path, cache: Path, force: bool
     return record
 
 
-def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path, force: bool) -> dict:
+def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path, force: bool,
+                 store=None, shard=None) -> dict:
     from harness.adapters import open_adapter
     from harness.data import load_split
     from harness.engine import run_bench
     from harness.manifest import environment_manifest
     from harness.store import RunStore
 
-    store = RunStore(folder, spec)
+    store = store or RunStore(folder, spec)
+    if shard is not None:  # one data-parallel shard (harness/shards.py): its ids only; the driver merges
+        from harness.shards import ShardStore
+
+        store = ShardStore(store, shard)
     if force:  # measure again from the first sample
         store.result_path.unlink(missing_ok=True)
         store.samples_path.unlink(missing_ok=True)
@@ -88,13 +94,22 @@ def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path, fo
             raise HarnessError(f"{adapter_dir.parent}: fine-tune {spec.adapter_id} not found or not finished")
         adapter_path, training = str(adapter_dir), read_json(adapter_dir.parent / "training.json")
     source = materialize_dataset(spec, cache)
-    data = load_split(source, spec.split, limit=spec.limit, revision=spec.dataset_revision)
+    data = load_split(source, spec.split, limit=spec.limit, revision=spec.dataset_revision,
+                      data_format=spec.data_format)
+    if shard is not None:
+        data = shard.select(data)
     adapter = open_adapter(
         spec.model_facts, spec.model_id, spec.model_revision, dtype=spec.dtype, device=spec.device, cache=cache,
         adapter_path=adapter_path,
         adapter_source=spec.adapter_id if spec.variant == "study" else None,
         adapter_revision=spec.adapter_revision, adapter_kind=spec.adapter_kind,
+        load=spec.backend == "transformers",
     )
+    if spec.backend != "transformers":  # the model's adapter builds the prompts; the engine answers them
+        from harness.backends.vllm import VLLMAdapter
+
+        adapter = VLLMAdapter(adapter, spec, cache)
+        adapter.load()
     manifest = environment_manifest(adapter.request.device)
     manifest.update({
         "dataset_source": source,
@@ -113,23 +128,30 @@ def _execute_run(spec: RunSpec, folder: Path, checkpoints: Path, cache: Path, fo
 
 
 def execute(spec: RunSpec | FinetuneSpec, folder: Path, *, checkpoints: Path, cache: Path,
-            force: bool = False) -> dict:
+            force: bool = False, threads: int | None = None, store=None, shard=None) -> dict:
     """Run one spec into `folder`; returns its record (result.json or training.json).
 
     A finished spec returns its record; an interrupted one resumes; `force` starts it over. The folder
-    is locked for the duration (harness/lock.py): a second writer is refused in one line.
+    is locked for the duration (harness/lock.py): a second writer is refused in one line. Third-party
+    output goes to FOLDER/log.txt (harness/runlog.py); `threads` (else $HARNESS_THREADS) sets torch's.
+    A cluster runner may pass the run's `store` (rows sent to its driver) and a `shard` (harness/shards.py).
     """
+    from harness.runlog import apply_threads, run_log
+
     folder = Path(folder)
     # One writer per folder, taken here so it holds for every runner (local, docker, cluster).
     if isinstance(spec, FinetuneSpec):
-        with folder_lock(folder, "fine-tune"):
+        with folder_lock(folder, "fine-tune"), run_log(folder / "log.txt"):
+            apply_threads(threads)
             return _execute_finetune(spec, folder, Path(cache), force)
-    with folder_lock(folder, "bench run"):
-        return _execute_run(spec, folder, Path(checkpoints), Path(cache), force)
+    with folder_lock(folder, "bench run"), run_log(folder / "log.txt"):
+        apply_threads(threads)
+        return _execute_run(spec, folder, Path(checkpoints), Path(cache), force, store, shard)
 
 
-def execute_folder(folder: Path, *, checkpoints: Path, cache: Path, force: bool = False) -> dict:
+def execute_folder(folder: Path, *, checkpoints: Path, cache: Path, force: bool = False,
+                   threads: int | None = None) -> dict:
     """`harness execute FOLDER`: the spec in FOLDER/spec.json, outputs into FOLDER."""
     folder = Path(folder)
     folder = folder.parent if folder.name == "spec.json" else folder
-    return execute(load_spec(folder), folder, checkpoints=checkpoints, cache=cache, force=force)
+    return execute(load_spec(folder), folder, checkpoints=checkpoints, cache=cache, force=force, threads=threads)

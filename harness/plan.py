@@ -15,10 +15,21 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.backends import BACKENDS, DEFAULT_BACKEND, resolve_backend
+from harness.data.cards import data_format
 from harness.data.layout import local_splits
+from harness.data.local import local_layout
 from harness.errors import HarnessError
 from harness.overrides import CARD_OVERRIDABLE, nest
-from harness.registry import check_recipe, list_models, load_benchmark, load_model, load_preset, recipe_overrides
+from harness.registry import (
+    check_recipe,
+    list_models,
+    load_benchmark,
+    load_model,
+    load_preset,
+    prompt_variant,
+    recipe_overrides,
+)
 from harness.specs import (
     DEFAULT_RECIPE,
     VARIANTS,
@@ -104,11 +115,13 @@ class BenchRequest:
     device: str | None = None
     dtype: str | None = None
     recipe: str = DEFAULT_RECIPE
+    prompt: str | None = None  # --prompt: one of the benchmark's named prompt variants (None: its default)
     # Card edits from `--set KEY=VALUE` and decoding from `--decoding KEY=VALUE`: (path, value) pairs.
     sets: tuple[tuple[tuple[str, ...], object], ...] = ()
     decoding: tuple[tuple[tuple[str, ...], object], ...] = ()
     merge_adapter: bool = False
     allow_unpinned_code: bool = False  # --allow-unpinned-code: run remote code at a tag or branch anyway
+    backend: str = DEFAULT_BACKEND  # --backend: transformers | vllm (harness/backends/)
 
     @property
     def all_models(self) -> bool:
@@ -188,7 +201,19 @@ def model_facts(card: ModelCard, preset: Preset | None, sets: dict) -> ModelFact
         environment_notes={} if twin else dict(card.environment_notes),
         image=card.image,
         twin_builder=card.twin.get("builder") if twin else None,
+        chat=dict(card.chat),
+        twin_inputs=_twin_inputs(card) if twin else {},
     )
+
+
+def _twin_inputs(card: ModelCard) -> dict:
+    """The generic twin's files, read here so the spec (and the twin's cache key) holds their content."""
+    if not card.twin.get("builder", "").startswith("harness.adapters.twins.generic:"):
+        return {}
+    from harness.adapters.twins.generic import twin_inputs
+    from harness.registry import config_root
+
+    return twin_inputs(card, config_root())
 
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -216,6 +241,13 @@ def _check_remote_code(card: ModelCard, preset: Preset | None, request: BenchReq
     return bool(unpinned)
 
 
+def check_gated(card: ModelCard, preset: Preset | None) -> None:
+    """A gated hub repo (`gated: true`) needs HF_TOKEN: one line before any download. Twins need none."""
+    if card.gated and not (preset and preset.use_twins) and not os.environ.get("HF_TOKEN"):
+        raise HarnessError(f"{card.hub_id} is gated: set HF_TOKEN (accept the licence at "
+                           f"https://huggingface.co/{card.hub_id})")
+
+
 def facts_for(model: str, preset: str | None = None) -> ModelFacts:
     """The model facts a spec for `model` carries (under `preset`): for tools and tests that load one model."""
     card = load_model(model)
@@ -227,9 +259,13 @@ def _dataset(bench: BenchSpec, preset: Preset | None, request: BenchRequest) -> 
     if request.dataset:
         return request.dataset, request.dataset_revision, None
     if preset and preset.synthetic:
-        # Symbolic, not a path: the worker materialises it in its own cache (host or container).
-        key = hashlib.sha256(canonical_json(preset.synthetic).encode()).hexdigest()[:8]
-        return f"{SYNTHETIC_PREFIX}{key}", None, dict(preset.synthetic)
+        # Symbolic, not a path: the worker materialises it in its own cache (host or container). A card
+        # with its own data format gets a stand-in in that format (its columns, label shape, subsets).
+        recipe = dict(preset.synthetic)
+        if data_format(bench):
+            recipe["format"] = data_format(bench)
+        key = hashlib.sha256(canonical_json(recipe).encode()).hexdigest()[:8]
+        return f"{SYNTHETIC_PREFIX}{key}", None, recipe
     return bench.dataset, request.dataset_revision or bench.dataset_revision, None
 
 
@@ -267,11 +303,13 @@ _LOCAL_PREFIXES = ("/", "./", "../", "~")
 
 
 def _validate_data(source: str, revision: str | None, synthetic: dict | None, split: str, what: str,
-                   flagged: bool) -> None:
+                   flagged: bool, limit: int | None = None, fmt: dict | None = None) -> None:
     """Refuse a dataset path that is not there, or a split the data set does not have, in one line.
 
     `what` names where the split came from (e.g. "--split foo"); `flagged`: the source is --dataset.
-    A hub id cannot be checked offline: the worker loads it and reports.
+    A hub id cannot be checked offline: the worker loads it and reports. A local data set's rows are
+    then read as the worker will read them (`limit` first rows; `fmt`: the card's column mapping):
+    schema, empty split and too many bad rows are one line here, not after a fine-tune (data/schema.py).
     """
     name = f"--dataset {source}" if flagged else f"dataset {source}"
     if synthetic is not None:
@@ -287,18 +325,35 @@ def _validate_data(source: str, revision: str | None, synthetic: dict | None, sp
         if source.startswith(_LOCAL_PREFIXES):
             raise HarnessError(f"{name}: no such directory")
         return  # a hub id
+    layout = local_layout(path)
+    if layout is not None:  # an image folder with metadata, or a JSONL/CSV file of rows (data/local.py)
+        if revision is not None:
+            raise HarnessError(f"{name}: a revision ({revision!r}) only applies to hub ids, not local data")
+        if layout.splits is not None and split not in layout.splits:
+            raise HarnessError(f"{what}: {source} has no split '{split}' (known: {', '.join(layout.splits)})")
+        return _check_rows(source, split, limit, fmt)
     if not path.is_dir():
         raise HarnessError(f"{name}: is a file; give the directory that holds the data set")
     if revision is not None:
         raise HarnessError(f"{name}: a revision ({revision!r}) only applies to hub ids, not local directories")
     splits = local_splits(path)
     if splits is None:
-        if not ((path / "state.json").is_file() and (path / "dataset_info.json").is_file()):
+        if not ((path / "state.json").is_file() and (path / "dataset_info.json").is_file()
+                or (path / "dataset_dict.json").is_file()):  # an unreadable listing: the loader says why
             raise HarnessError(f"{name}: not a data set directory (expected dataset_dict.json from save_to_disk, "
-                               "or parquet files data/<split>-*.parquet)")
-        return  # a single saved Dataset: which split it holds is the loader's rule
+                               "parquet files data/<split>-*.parquet, "
+                               "or an image folder with metadata.jsonl / metadata.csv)")
+        return _check_rows(source, split, limit, fmt)  # a single saved Dataset: which split is the loader's rule
     if split not in splits:
         raise HarnessError(f"{what}: {source} has no split '{split}' (known: {', '.join(splits) or 'none'})")
+    _check_rows(source, split, limit, fmt)
+
+
+def _check_rows(source: str, split: str, limit: int | None, fmt: dict | None) -> None:
+    """Load the local split as the worker will (headers only, no pixels decoded): its one-line errors."""
+    from harness.data.load import load_split
+
+    load_split(source, split, limit=limit, data_format=fmt)
 
 
 def check_devices(p: Plan, runner: str) -> None:
@@ -333,8 +388,10 @@ def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None 
     _check_sets(sets)
     card = _apply_sets(card, sets)
     source, revision, synthetic = _dataset(bench, preset, request)
-    _validate_data(source, revision, synthetic, "train", "fine-tune split 'train'", bool(request.dataset))
+    _validate_data(source, revision, synthetic, "train", "fine-tune split 'train'", bool(request.dataset),
+                   fmt=data_format(bench))
     model_id, model_revision = model_identity(card, preset)
+    check_gated(card, preset)
     unpinned = _check_remote_code(card, preset, request)
     return FinetuneSpec(
         model=card.name,
@@ -343,7 +400,9 @@ def plan_finetune(card: ModelCard, request: BenchRequest, preset: Preset | None 
         dataset=source,
         dataset_revision=revision,
         split="train",
-        prompt_suffix=bench.prompt_suffix,
+        prompt_suffix=prompt_variant(bench, request.prompt)[1],
+        prompt_name=prompt_variant(bench, request.prompt)[0],
+        data_format=data_format(bench),
         recipe=_recipe(card, preset, request.recipe, sets),
         dtype=_dtype(card, preset, request.dtype),
         device=_device(preset, request.device),
@@ -390,16 +449,31 @@ def plan(request: BenchRequest) -> Plan:
     _check_sets(sets)
     source, revision, synthetic = _dataset(bench, preset, request)
     split = request.split or bench.split
+    prompt_name, prompt_suffix = prompt_variant(bench, request.prompt)
     _validate_data(source, revision, synthetic, split,
                    f"--split {split}" if request.split else f"split '{split}' ({bench.name} benchmark)",
-                   bool(request.dataset))
+                   bool(request.dataset), limit=request.limit, fmt=data_format(bench))
     decoding_base = deep_merge(bench.decoding.to_dict(), preset.bench.get("decoding", {}) if preset else {})
     finetunes: dict[str, FinetuneSpec] = {}
     runs, skipped = [], []
     for base_card in cards:
         card = _apply_sets(base_card, sets)
+        try:  # a gated model without HF_TOKEN: one line (skipped under --all, which plans the rest)
+            check_gated(card, preset)
+        except HarnessError as exc:
+            if not request.all_models:
+                raise
+            skipped.append(f"{card.name}: skipped: {exc}")
+            continue
         model_id, model_revision = model_identity(card, preset)
         facts = model_facts(card, preset, sets)
+        try:  # the backend's own pins and image; an unsupported backend is one line (skipped under --all)
+            facts, engine = resolve_backend(card, facts, request.backend, bool(preset and preset.use_twins))
+        except HarnessError as exc:
+            if not request.all_models or request.backend not in BACKENDS:
+                raise
+            skipped.append(str(exc))
+            continue
         # Card-level generation, then --decoding: the same for every variant, so comparisons are fair.
         decoding = deep_merge(deep_merge(decoding_base, card.generation), nest(list(request.decoding)))
         try:
@@ -444,7 +518,9 @@ def plan(request: BenchRequest) -> Plan:
                     batch_size=batch_size,
                     preset=preset.name if preset else None,
                     decoding=decoding,
-                    prompt_suffix=bench.prompt_suffix,
+                    prompt_suffix=prompt_suffix,
+                    prompt_name=prompt_name,
+                    data_format=data_format(bench),
                     metrics=bench.metrics,
                     dtype=_dtype(card, preset, request.dtype),
                     device=_device(preset, request.device),
@@ -458,5 +534,7 @@ def plan(request: BenchRequest) -> Plan:
                     model_facts=replace(facts, unpinned_remote_code=unpinned),
                     metric_versions=_metric_versions(bench.metrics),
                     synthetic=synthetic,
+                    backend=request.backend,
+                    engine=engine,
                 ))
     return Plan(finetunes=tuple(finetunes.values()), runs=tuple(runs), skipped=tuple(skipped))

@@ -80,6 +80,8 @@ class ModelCard:
     revision: str
     dtype: str = "bfloat16"
     trust_remote_code: bool = False
+    gated: bool = False  # the hub repo needs an accepted licence and HF_TOKEN to download (real weights only)
+    unpinned: str = ""  # why `revision` is not a commit yet (harness doctor warns until `harness pin` runs)
     image: str = ""  # docker image name, without tag
     environment: dict = field(default_factory=dict)  # pinned packages: {"transformers": "==5.24.0"}
     environment_notes: dict = field(default_factory=dict)  # why a pin exists, per package (harness doctor)
@@ -90,8 +92,14 @@ class ModelCard:
     # Named recipes: {"official": {"source": ...}, "study": {"source": ..., <keys overriding finetune>}}
     recipes: dict = field(default_factory=dict)
     twin: dict = field(default_factory=dict)  # {"builder": "module:function", "finetune": {...overrides}}
+    chat: dict = field(default_factory=dict)  # ChatAdapter settings (adapters/chat.py CHAT_KEYS)
     study: dict = field(default_factory=dict)  # {"hub_id", "revision", "kind": "adapter"|"full"}
     supports: dict = field(default_factory=dict)  # what the adapter can do, for the README/models table
+    # Inference backends other than transformers: {vllm: {environment: {...}, image: ..., engine: {...}}}
+    # (their own pins and image; `supports: backends:` says which ones the model runs on).
+    backends: dict = field(default_factory=dict)
+    # Published reference scores: [{benchmark, metric, value, subset?, source, note?}] (leaderboard only)
+    published: list = field(default_factory=list)
     source_file: str = ""
 
 
@@ -107,6 +115,14 @@ class BenchSpec:
     prompt_suffix: str
     metrics: tuple[str, ...]
     decoding: Decoding
+    # Data format (harness/data/cards.py): {image|query|label: the data set's column}, how labels are
+    # stored, and {column, names: {value: name}} for sub-scores.
+    columns: dict = field(default_factory=dict)
+    label_shape: str = "list"
+    subsets: dict = field(default_factory=dict)
+    # Named prompt suffixes (the kits disagree); `prompt_suffix` is the text of `default_prompt`.
+    prompts: dict = field(default_factory=dict)
+    default_prompt: str = "default"
     source_file: str = ""
 
 
@@ -222,6 +238,9 @@ class ModelFacts:
     environment_notes: dict
     image: str
     twin_builder: str | None = None  # "module:function" when the weights are an offline twin
+    chat: dict = field(default_factory=dict)  # the card's `chat:` section (ChatAdapter)
+    # What the generic twin builder reads (config, template, special tokens), resolved from the card's files.
+    twin_inputs: dict = field(default_factory=dict)
     # Remote code at a tag or branch, run because the user passed --allow-unpinned-code. Recorded only
     # when true (see _HashedSpec._fields), so pinned specs keep their ids.
     unpinned_remote_code: bool = False
@@ -253,6 +272,8 @@ class _HashedSpec:
         facts = data.get("model_facts")
         if facts and not facts.get("unpinned_remote_code"):
             del facts["unpinned_remote_code"]
+        if data.get("data_format", 0) is None:  # canonical data: recorded only when a card maps it
+            del data["data_format"]
         return data
 
     def to_dict(self) -> dict:
@@ -272,8 +293,11 @@ class _HashedSpec:
 
     @property
     def config_hash(self) -> str:
-        """The identity: every field but the record layout version (a new layout is not a new run)."""
-        identity = {k: v for k, v in self.to_dict().items() if k != "schema_version"}
+        """The identity: every field but the record layout version (a new layout is not a new run).
+
+        A prompt's name is a label shown with the run; its text (`prompt_suffix`) is the identity.
+        """
+        identity = {k: v for k, v in self.to_dict().items() if k not in ("schema_version", "prompt_name")}
         return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:12]
 
 
@@ -310,6 +334,12 @@ class RunSpec(_HashedSpec):
     model_facts: ModelFacts | None = None
     metric_versions: dict = field(default_factory=dict)  # name -> version of its definition
     synthetic: dict | None = None  # the generator recipe when `dataset` is synthetic:<key>
+    prompt_name: str | None = None  # the benchmark's name for `prompt_suffix` (--prompt)
+    data_format: dict | None = None  # the benchmark card's columns / label shape / subsets (data/cards.py)
+    # Inference backend (transformers | vllm) and, for vllm, its engine settings. Recorded only when not
+    # transformers (see to_dict), so the runs planned before backends existed keep their ids.
+    backend: str = "transformers"
+    engine: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     kind = "run"
@@ -317,6 +347,8 @@ class RunSpec(_HashedSpec):
     def to_dict(self) -> dict:
         data = self._fields()
         data["metrics"] = list(self.metrics)
+        if data.get("backend") == "transformers" and not data.get("engine"):
+            del data["backend"], data["engine"]
         return data
 
     @classmethod
@@ -326,7 +358,8 @@ class RunSpec(_HashedSpec):
 
     @property
     def run_id(self) -> str:
-        return f"{self.model}-{self.variant}-bs{self.batch_size}-{self.config_hash}"
+        backend = "" if self.backend == "transformers" else f"-{self.backend}"  # ids of default runs unchanged
+        return f"{self.model}-{self.variant}{backend}-bs{self.batch_size}-{self.config_hash}"
 
     @property
     def needs(self) -> str | None:
@@ -356,6 +389,8 @@ class FinetuneSpec(_HashedSpec):
     recipe_name: str = DEFAULT_RECIPE  # the card's named recipe the `recipe` starts from
     model_facts: ModelFacts | None = None
     synthetic: dict | None = None
+    prompt_name: str | None = None
+    data_format: dict | None = None
     schema_version: int = SCHEMA_VERSION
 
     kind = "finetune"

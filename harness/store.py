@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness import faults
 from harness.errors import HarnessError
 from harness.fileio import append_jsonl, read_json, read_jsonl, write_json_atomic
 from harness.records import RunResult, Sample, upgrade
@@ -65,8 +66,9 @@ class RunStore:
             old = read_json(self.spec_path)
             if old.get("config_hash") != self.spec.config_hash:
                 raise HarnessError(f"{self.spec_path}: belongs to another configuration; remove the folder")
-            return
-        write_json_atomic(self.spec_path, record)
+        else:
+            write_json_atomic(self.spec_path, record)
+        faults.point("bench.after_spec")
 
     def done_samples(self) -> list[dict]:
         """Samples already stored. A torn last line (killed mid-write) is cut off; duplicates dropped."""
@@ -75,11 +77,15 @@ class RunStore:
     def append_samples(self, rows: Iterable[dict | Sample]) -> None:
         where = str(self.samples_path)
         append_jsonl(self.samples_path,
-                     [(row if isinstance(row, Sample) else Sample.from_dict(row, where)).to_dict() for row in rows])
+                     [(row if isinstance(row, Sample) else Sample.from_dict(row, where)).to_dict() for row in rows],
+                     fault="bench.append")
+        faults.point("bench.after_append")
 
     def finish(self, result: dict | RunResult) -> None:
         record = result if isinstance(result, RunResult) else RunResult.from_dict(result, self.result_path)
-        write_json_atomic(self.result_path, record.to_dict())
+        faults.point("bench.before_result")
+        write_json_atomic(self.result_path, record.to_dict(), fault="bench.result")
+        faults.point("bench.after_result")
 
 
 def load_results(results_dirs: Iterable[str | Path]) -> list[dict]:

@@ -37,6 +37,8 @@ class Generation:
     texts: tuple[str, ...] | None = None
     counts: tuple[int, ...] | None = None
     step_times: tuple = ()
+    # Per-sample figures an engine measured itself (vLLM's request metrics: engine_ttft_ms, ...), or None.
+    request_metrics: tuple | None = None
 
     def __post_init__(self):
         if self.tokens is None and (self.texts is None or self.counts is None):

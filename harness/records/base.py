@@ -100,3 +100,6 @@ class Record:
         return cls(**values)
 
 
+# Public names for the other readers of declarative files (registry.py checks card and preset types).
+accepts = _accepts
+type_name = _type_name

@@ -45,6 +45,10 @@ class Sample(Record):
     decode_ms_per_token: float | None = None
     step_ms: list | None = None
     scores: dict | None = None
+    # vLLM backend: this request's own figures from the engine (harness/backends/metrics.py)
+    engine_ttft_ms: float | None = None
+    engine_tpot_ms: float | None = None
+    engine_queue_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,12 @@ class LatencySummary(Record):
     timed_samples: int | None = None
     breakdown: dict | None = None  # trackers/breakdown.py: the exact sums `harness explain` uses
     unavailable: dict | None = None  # key -> why it could not be measured
+    # vLLM backend (harness/backends/vllm.py): per-request figures from the engine's own metrics, and the
+    # keys of this summary that do not mean the same as the transformers backend's (never compared).
+    engine_ttft_ms: dict | None = None
+    engine_tpot_ms: dict | None = None
+    engine_queue_ms: dict | None = None
+    not_comparable: dict | None = None  # key -> why it differs in meaning from the transformers backend's
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,8 @@ class Manifest(Record):
     # data and settings
     dataset_source: str | None = None
     dataset_fingerprint: str | None = None
-    dataset_rows: int | None = None
+    dataset_rows: int | None = None  # rows the loader kept (the bench may still skip one that fails to decode)
+    dataset_rows_asked: int | None = None  # rows asked for, skipped ones included (what the fingerprint covers)
     model_revision: str | None = None
     dtype: str | None = None
     batch_size: int | None = None
@@ -130,6 +141,7 @@ class Manifest(Record):
     param_dtype: str | None = None
     param_dtypes: dict | None = None
     processor_kwargs: dict | None = None
+    cluster: dict | None = None  # the ray runner: ray version, and node id / hostname / GPU per shard
     model_facts: dict = field(default_factory=dict)  # the adapter's own additions (undeclared keys)
 
 
@@ -171,6 +183,8 @@ class TrainingRecord(Record):
     max_grad_norm: float | None = None
     recipe: dict | None = None
     resumed_at_step: int | None = None  # the checkpoint step this session resumed from; None: ran from step 0
+    # Rows of the train split left out for a row-level problem: [{id, where, field, reason}] (data/schema.py)
+    skipped_samples: list = field(default_factory=list)
     started_at: str | None = None  # UTC ISO-8601: the session that finished the fine-tune began
     finished_at: str | None = None
 
@@ -186,6 +200,8 @@ class RunResult(Record):
     run_id: str
     spec: dict  # RunSpec.to_dict() plus config_hash
     metrics: dict | None = None
+    # Per subset of the benchmark card's `subsets:` column: {name: {"n": count, metric: value}}
+    subset_metrics: dict | None = None
     metric_info: dict | None = None
     num_samples: int | None = None
     latency: LatencySummary | None = None
@@ -195,6 +211,10 @@ class RunResult(Record):
     merge_ms: float | None = None
     session_wall_s: float | None = None
     resumed_samples: int | None = None
+    # Samples asked for but not scored: [{id, where, field, reason}], at load (data/schema.py) or at decode
+    skipped_samples: list = field(default_factory=list)
+    oom_retries: list | None = None  # [{batch_index, from, to}]: batches this session halved after a CUDA OOM
+    shards: list | None = None  # harness/shards.py: each data-parallel shard's latency with its node and GPU
     manifest: Manifest | None = None
     finetune: TrainingRecord | None = None
     started_at: str | None = None  # UTC ISO-8601: this session's bench began (model loaded; resumed_samples earlier)

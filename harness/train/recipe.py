@@ -7,14 +7,15 @@ once, so per-model recipes cannot drift apart. Only the adapter knows the model'
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import faults
 from harness.errors import HarnessError
+from harness.fileio import atomic_dir, atomic_file
 from harness.progress import Progress, log
 from harness.records import TrainingRecord, utc_now
 from harness.specs import FinetuneRecipe, FinetuneSpec
@@ -32,9 +33,8 @@ __all__ = ["autocast_dtype", "finetune_status", "run_finetune"]
 # Trainer with bf16=True. Full fine-tuning keeps Moondream's official loop (16-bit weights, no autocast).
 AUTOCAST_METHODS = ("lora", "qlora")
 
-# Test hook: with HARNESS_FAULT_KILL_AT_STEP=N the process dies (exit 137, as under SIGKILL) right after
-# step N's checkpoint is on disk, so tests/integration/test_finetune_resume.py kills a run at a known step.
-FAULT_KILL_ENV = "HARNESS_FAULT_KILL_AT_STEP"
+OOM_ADVICE = ("lower finetune.batch_size (raise finetune.grad_accum to keep the effective batch), lower "
+              "finetune.max_length, set finetune.gradient_checkpointing=true, or use method qlora")
 
 
 def finetune_status(out_dir: Path, spec: FinetuneSpec) -> str:
@@ -143,6 +143,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
         return read_json(out_dir / "training.json")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / "spec.json", spec.record())
+    faults.point("finetune.after_spec")
 
     recipe = spec.recipe
     device = adapter.request.device
@@ -207,7 +208,7 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
     samples_seen, tokens_seen = 0, 0
     start, started_at = time.perf_counter(), utc_now()
     step_ms: list[float] = []  # optimizer-step wall times, device synchronised (the first is warm-up)
-    with MemoryTracker(device) as memory:
+    with MemoryTracker(device) as memory, _oom_is_one_line(spec, recipe, lambda: step):
         if resumed_at is not None:  # last, so the draws continue exactly where _save_checkpoint took them
             _set_rng_state(state["rng"], device)
         while step < total_steps:
@@ -223,11 +224,15 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
                 batch = adapter.training_batch(examples, spec.prompt_suffix, max_length)
                 shares.append(labelled_share(batch["labels"]))
                 batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+                faults.point("finetune.forward")
                 with _autocast(device, autocast):
                     loss = adapter.training_loss(batch)
+                if faults.point("finetune.loss") == "nan":
+                    loss = loss * float("nan")
                 if not torch.isfinite(loss):
-                    raise HarnessError(f"fine-tune of {spec.model}: loss became {loss.item()} at step {step}")
+                    raise _non_finite(spec, loss.item(), step, ckpt)
                 scaler.scale(loss / accum).backward()
+                faults.point("finetune.after_backward")
                 step_loss += loss.item() / accum
                 samples_seen += len(examples)
                 tokens_seen += int(batch["attention_mask"].sum())
@@ -236,19 +241,24 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
                 torch.nn.utils.clip_grad_norm_(params, max_norm)
             scaler.step(optimizer)
             scaler.update()
+            faults.point("finetune.after_optimizer_step")
             synchronize(device)
             step_ms.append((time.perf_counter() - step_start) * 1000.0)
             step += 1
             history.append({"step": step, "loss": round(step_loss, 6), "lr": lr})
             progress.update(1, extra=f"loss {step_loss:.4f}")
             if step % save_every == 0 and step < total_steps:
+                faults.point("finetune.before_checkpoint")
                 _save_checkpoint(ckpt, trained, optimizer, step, history,
                                  elapsed_before + time.perf_counter() - start, scaler, shares, device)
-                if os.environ.get(FAULT_KILL_ENV) == str(step):
-                    os._exit(137)
+                faults.point("finetune.after_checkpoint")
     wall = elapsed_before + time.perf_counter() - start
     adapter.model.eval()
-    adapter.save_finetuned(out_dir / "adapter")
+    faults.point("finetune.before_adapter")
+    # Into a temp folder swapped in whole: a kill mid-save never leaves a half adapter under adapter/.
+    with atomic_dir(out_dir / "adapter", fault="finetune.adapter") as tmp:
+        adapter.save_finetuned(tmp)
+    faults.point("finetune.after_adapter")
     record = {
         "model": spec.model,
         "adapter_id": spec.adapter_id,
@@ -281,12 +291,37 @@ def run_finetune(spec: FinetuneSpec, out_dir: Path, train_data, adapter: Trainin
         "max_grad_norm": max_norm,
         "recipe": recipe.to_dict(),
         "resumed_at_step": resumed_at,
+        "skipped_samples": [row.record() for row in getattr(train_data, "skipped", ())],  # data/schema.py
     }
     record = TrainingRecord.from_dict({**record, "started_at": started_at, "finished_at": utc_now()},
                                       out_dir / "training.json").to_dict()
-    write_json_atomic(out_dir / "training.json", record)
+    faults.point("finetune.before_record")
+    write_json_atomic(out_dir / "training.json", record, fault="finetune.record")
+    faults.point("finetune.after_record")
     shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
     return record
+
+
+def _non_finite(spec: FinetuneSpec, value: float, step: int, ckpt: Path) -> HarnessError:
+    """Stop at the first NaN/inf loss: the step (1-based, as in loss_per_step) and the checkpoint kept."""
+    kept = f"last good checkpoint kept: {ckpt}" if ckpt.exists() else "no checkpoint saved yet"
+    return HarnessError(f"fine-tune of {spec.model}: loss became {value} at step {step + 1}, before its optimizer "
+                        f"update; {kept}")
+
+
+@contextlib.contextmanager
+def _oom_is_one_line(spec: FinetuneSpec, recipe: FinetuneRecipe, current_step):
+    """A CUDA OOM in the loop becomes one line naming the settings that shrink a step's memory."""
+    import torch
+
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        raise HarnessError(
+            f"fine-tune of {spec.model}: CUDA out of memory at step {current_step() + 1} (batch_size "
+            f"{recipe.batch_size}, grad_accum {recipe.grad_accum}, max_length {recipe.max_length}, "
+            f"gradient_checkpointing {bool(recipe.gradient_checkpointing)}, method {recipe.method}): {OOM_ADVICE}"
+        ) from None
 
 
 def _rng_state(device: str) -> dict:
@@ -326,6 +361,5 @@ def _save_checkpoint(path: Path, trained, optimizer, step: int, history: list, e
         "labelled_shares": list(shares or []),
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_file(path, fault="finetune.checkpoint") as fh:  # state.pt is the old step's or the new one's
+        torch.save(state, fh)

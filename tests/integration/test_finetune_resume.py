@@ -1,7 +1,7 @@
 """A fine-tune killed mid-run and rerun ends exactly where an uninterrupted one ends (issue 10).
 
-The kill is real: `harness finetune` runs in a subprocess and dies (exit 137) right after writing a
-checkpoint, through the loop's test hook (train/recipe.py FAULT_KILL_ENV). LoRA dropout is on, so
+The kill is real: `harness finetune` runs in a subprocess and dies by SIGKILL right after writing a
+checkpoint, through the fault hook (harness/faults.py, `kill@finetune.after_checkpoint:N`). LoRA dropout is on, so
 the resumed run only matches if the RNG comes back at the point of the loop where it was saved.
 """
 
@@ -34,8 +34,8 @@ def _weights(folder):
 def test_killed_finetune_resumes_to_the_same_adapter_and_loss_curve(harness_env):
     import torch
 
+    from harness import faults
     from harness.plan import resolve_paths
-    from harness.train.recipe import FAULT_KILL_ENV
 
     spec = plan_ft(MODEL, preset="smoke", sets=SETS)
     assert spec.recipe.lora.dropout == 0.1 and spec.recipe.save_every == 1
@@ -43,10 +43,11 @@ def test_killed_finetune_resumes_to_the_same_adapter_and_loss_curve(harness_env)
     whole = execute_spec(spec, whole_paths)  # also builds the twin and the data into the shared cache
 
     killed_paths = resolve_paths(None, checkpoints=harness_env / "killed")
-    env = {**os.environ, "HARNESS_CHECKPOINTS_DIR": str(killed_paths.checkpoints), FAULT_KILL_ENV: str(KILL_AT)}
+    env = {**os.environ, "HARNESS_CHECKPOINTS_DIR": str(killed_paths.checkpoints),
+           faults.ENV: f"kill@finetune.after_checkpoint:{KILL_AT}"}
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "finetune", MODEL, "--preset", "smoke", *FLAGS],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 137, proc.stderr[-2000:]
+    assert proc.returncode == -9, proc.stderr[-2000:]  # save_every=1: the N-th checkpoint is step N's
     folder = killed_paths.finetune_dir(spec.adapter_id)  # the CLI planned the same spec as plan_ft
     state = torch.load(folder / "checkpoint" / "state.pt", weights_only=False)
     assert state["step"] == KILL_AT and not (folder / "training.json").exists()
@@ -118,25 +119,24 @@ def _tiny_spec():
 
 
 def test_resume_restores_numpy_torch_and_python_rng_and_the_record(tmp_path, monkeypatch):
-    """The loop's own state, without a model: the hook's exit raises here instead of ending pytest."""
-    import os
-
+    """The loop's own state, without a model: the hook's kill raises here instead of ending pytest."""
     import torch
 
-    from harness.train.recipe import FAULT_KILL_ENV, run_finetune
+    from harness import faults
+    from harness.train.recipe import run_finetune
 
-    def killed(code):
-        raise _Killed(code)
+    def killed():
+        raise _Killed()
 
     data = [([float(i % 5), 1.0, -1.0, 0.5], float(i % 3)) for i in range(10)]
     whole_adapter = NoisyAdapter()
     whole = run_finetune(_tiny_spec(), tmp_path / "whole", data, whole_adapter)
 
-    monkeypatch.setenv(FAULT_KILL_ENV, "3")
-    monkeypatch.setattr(os, "_exit", killed)
+    monkeypatch.setenv(faults.ENV, "kill@finetune.after_checkpoint:3")
+    monkeypatch.setattr(faults, "_kill", killed)
     with pytest.raises(_Killed):
         run_finetune(_tiny_spec(), tmp_path / "killed", data, NoisyAdapter())
-    monkeypatch.delenv(FAULT_KILL_ENV)
+    monkeypatch.delenv(faults.ENV)
     adapter = NoisyAdapter()  # a fresh "process": the rerun starts from the checkpoint of step 3
     resumed = run_finetune(_tiny_spec(), tmp_path / "killed", data, adapter)
 
