@@ -5,15 +5,19 @@ Also resolves lazy "module:attr" names, so adapters and twin builders import onl
 
 from __future__ import annotations
 
+import difflib
 import os
-from dataclasses import fields
+import typing
+from dataclasses import MISSING, fields
 from functools import cache
 from pathlib import Path
 
 import yaml
 
+from harness.data.cards import check_card_format
 from harness.errors import HarnessError
 from harness.plugins import resolve_object
+from harness.records.base import accepts, type_name
 from harness.specs import DEFAULT_RECIPE, BenchSpec, Decoding, FinetuneRecipe, ModelCard, Preset
 
 __all__ = [
@@ -23,11 +27,16 @@ __all__ = [
     "load_benchmark",
     "load_model",
     "load_preset",
+    "prompt_variant",
     "recipe_overrides",
     "resolve_object",
 ]
 
-TWIN_KEYS = ("builder", "environment", "finetune", "processor")
+# builder/environment/finetune/processor: every twin; the rest: the generic builder (twins/generic.py).
+TWIN_KEYS = ("builder", "environment", "finetune", "processor", "config", "model_type", "chat_template",
+             "special_tokens", "tokenizer", "token_ids", "image_processor", "processor_init", "generation")
+# The `chat:` section read by harness/adapters/chat.py.
+CHAT_KEYS = ("system_prompt", "lora_targets", "strip_trailing_period", "image_tokens", "prefix_lm")
 
 
 def config_root() -> Path:
@@ -45,7 +54,10 @@ def config_root() -> Path:
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                           "save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -59,10 +71,19 @@ def _build(cls, data: dict, path: Path, required: tuple[str, ...]):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise HarnessError(f"{path}: unknown field(s) {unknown}")
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise HarnessError(f"{path}: unknown field(s) {unknown}{hint}")
     missing = [k for k in required if data.get(k) in (None, "")]
+    missing += [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+                and f.name not in data and f.name != "source_file"]
     if missing:
         raise HarnessError(f"{path}: missing field '{missing[0]}'")
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():  # the declared types (specs.py), so a wrong one fails here, not mid-run
+        if not accepts(hints[key], value):
+            wanted = getattr(hints[key], "__name__", None) or type_name(hints[key])
+            raise HarnessError(f"{path}: field '{key}' must be {wanted}, got {type(value).__name__} {value!r}"[:300])
     return cls(**data, source_file=str(path))
 
 
@@ -128,6 +149,10 @@ def _load_model(name: str, path: str, changed: tuple[int, int]) -> ModelCard:
     if unknown:
         raise HarnessError(f"{path}: twin: unknown key '{unknown[0]}' (known: {', '.join(TWIN_KEYS)})")
     check_recipe(card.twin.get("finetune"), f"{path}: twin.finetune")
+    unknown = sorted(set(card.chat) - set(CHAT_KEYS))
+    if unknown:
+        raise HarnessError(f"{path}: chat: unknown key '{unknown[0]}' (known: {', '.join(CHAT_KEYS)})")
+    _check_published(card.published, path)
     return card
 
 
@@ -164,12 +189,65 @@ def _load_benchmark(name: str, path: str, changed: tuple[int, int]) -> BenchSpec
     data["metrics"] = tuple(data.get("metrics") or ())
     data["version"] = str(data.get("version", ""))
     data.setdefault("dataset_revision", None)
-    data.setdefault("prompt_suffix", "")
+    _resolve_prompts(data, path)
+    data["columns"], data["subsets"] = check_card_format(
+        data.get("columns"), data.setdefault("label_shape", "list"), data.get("subsets"), str(path))
     try:
         data["decoding"] = Decoding.from_dict(data.get("decoding"))
     except HarnessError as exc:
         raise HarnessError(f"{path}: {exc}") from None
     return _build(BenchSpec, data, path, ("name", "version", "dataset", "split", "metrics"))
+
+
+def _resolve_prompts(data: dict, path: Path) -> None:
+    """`prompts:` {name: suffix} + `default_prompt:`, or a lone `prompt_suffix:` (then named "default")."""
+    prompts = data.get("prompts")
+    if prompts is None:
+        data["prompts"] = {"default": data.setdefault("prompt_suffix", "")}
+        data["default_prompt"] = "default"
+        return
+    if not isinstance(prompts, dict) or not prompts or not all(isinstance(v, str) for v in prompts.values()):
+        raise HarnessError(f"{path}: prompts must map variant names to prompt suffixes")
+    if "prompt_suffix" in data:
+        raise HarnessError(f"{path}: give either prompt_suffix or prompts + default_prompt, not both")
+    default = data.get("default_prompt")
+    if default not in prompts:
+        raise HarnessError(f"{path}: default_prompt {default!r} is not one of prompts ({', '.join(prompts)})")
+    data["prompts"] = {str(k): v for k, v in prompts.items()}
+    data["prompt_suffix"] = prompts[default]
+
+
+def prompt_variant(bench: BenchSpec, name: str | None) -> tuple[str, str]:
+    """(name, suffix) of the benchmark's prompt variant `name` (None: its default)."""
+    name = name or bench.default_prompt
+    if name not in bench.prompts:
+        raise HarnessError(f"--prompt {name}: benchmark {bench.name} has no such prompt "
+                           f"(known: {', '.join(bench.prompts)})")
+    return name, bench.prompts[name]
+
+
+PUBLISHED_KEYS = {"benchmark", "metric", "value", "subset", "source", "note", "split"}
+
+
+def _check_published(entries, path: Path) -> None:
+    """`published:` reference scores: a list of {benchmark, metric, value, source, subset?, note?}."""
+    if not isinstance(entries, list):
+        raise HarnessError(f"{path}: published must be a list of {{benchmark, metric, value, source}}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise HarnessError(f"{path}: published[{i}] must be a mapping")
+        unknown = sorted(set(entry) - PUBLISHED_KEYS)
+        if unknown:
+            raise HarnessError(f"{path}: published[{i}]: unknown key '{unknown[0]}' "
+                               f"(known: {', '.join(sorted(PUBLISHED_KEYS))})")
+        for key in ("benchmark", "metric", "source"):
+            if not str(entry.get(key) or "").strip():
+                raise HarnessError(f"{path}: published[{i}] needs '{key}'")
+        if entry["benchmark"] not in _names("benchmarks"):
+            raise HarnessError(f"{path}: published[{i}]: no benchmark card '{entry['benchmark']}' "
+                               f"(known: {', '.join(_names('benchmarks'))})")
+        if isinstance(entry.get("value"), bool) or not isinstance(entry.get("value"), int | float):
+            raise HarnessError(f"{path}: published[{i}].value must be a number, got {entry.get('value')!r}")
 
 
 @cache

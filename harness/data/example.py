@@ -15,7 +15,7 @@ from PIL import Image
 
 from harness.data.images import to_rgb
 
-__all__ = ["Example", "ChartSplit", "row_digest"]
+__all__ = ["Example", "ChartSplit", "SkippedRow", "row_digest"]
 
 
 @dataclass(frozen=True)
@@ -54,22 +54,50 @@ def row_digest(query: str, labels: Sequence[str], image_bytes: bytes) -> bytes:
     return h.digest()
 
 
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row left out for a row-level problem (data/schema.py ``RowError``): recorded, never dropped silently.
+
+    ``digest`` covers the row's raw content, so the split's fingerprint still covers every row asked for.
+    """
+
+    id: str
+    where: str
+    field: str
+    reason: str
+    digest: bytes = field(default=b"", repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.where}: field '{self.field}' {self.reason}"
+
+    def record(self) -> dict:
+        """What a result and training.json keep: {id, where, field, reason}."""
+        return {"id": self.id, "where": self.where, "field": self.field, "reason": self.reason}
+
+
 class ChartSplit(Sequence[Example]):
     """The selected rows of one split, in order.
 
     ``fingerprint`` is the sha256 hex of the concatenated per-row digests (``row_digest`` over query,
     labels and encoded image bytes), so it depends only on the data and its order: the same rows
     saved with ``save_to_disk`` or as parquet give the same fingerprint, and any edit changes it.
+
+    ``skipped`` are the rows asked for but left out (``SkippedRow``); their digests are hashed after the
+    examples', so a set with a skipped row never shares a fingerprint with the same set without it.
+    ``asked_rows`` counts both. A slice holds its examples only.
     """
 
-    def __init__(self, source: str, split: str, examples: Sequence[Example], digests: Sequence[bytes]) -> None:
+    def __init__(self, source: str, split: str, examples: Sequence[Example], digests: Sequence[bytes],
+                 skipped: Sequence[SkippedRow] = ()) -> None:
         if len(examples) != len(digests):
             raise ValueError("examples and digests must have the same length")
         self.source = source
         self.split = split
         self._examples = tuple(examples)
         self._digests = tuple(digests)
-        self.fingerprint = hashlib.sha256(b"".join(self._digests)).hexdigest()
+        self.skipped = tuple(skipped)
+        self.asked_rows = len(self._examples) + len(self.skipped)
+        self.fingerprint = hashlib.sha256(b"".join((*self._digests, *(s.digest for s in self.skipped)))).hexdigest()
 
     def __len__(self) -> int:
         return len(self._examples)
@@ -91,5 +119,5 @@ class ChartSplit(Sequence[Example]):
     def __repr__(self) -> str:
         return (
             f"ChartSplit(source={self.source!r}, split={self.split!r}, rows={len(self)}, "
-            f"fingerprint={self.fingerprint[:12]}...)"
+            f"skipped={len(self.skipped)}, fingerprint={self.fingerprint[:12]}...)"
         )

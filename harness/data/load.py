@@ -8,6 +8,9 @@ A source is, in this order:
 2. a directory of parquet files in the hub layout ``data/<split>-*.parquet`` (or ``<split>-*.parquet``);
 3. otherwise a hub id, loaded with ``datasets.load_dataset`` and ``HF_TOKEN`` from the environment.
 
+Before these, the local layouts of harness/data/local.py: an image folder with ``metadata.jsonl`` /
+``metadata.csv``, or one JSONL/CSV file of rows.
+
 A source that looks like a local path but does not exist fails here instead of becoming a hub lookup
 that would take half a minute of retries to say something less clear.
 """
@@ -26,11 +29,21 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from harness.data.example import ChartSplit, Example, row_digest
+from harness.data.cards import apply_format
+from harness.data.example import ChartSplit, Example, SkippedRow, row_digest
 from harness.data.layout import parquet_splits
-from harness.data.schema import REQUIRED_COLUMNS, check_row, validate_features
+from harness.data.local import local_layout, open_local
+from harness.data.schema import (
+    REQUIRED_COLUMNS,
+    RowError,
+    check_image,
+    check_row,
+    check_skipped,
+    image_bytes,
+    validate_features,
+)
 from harness.errors import HarnessError
 
 __all__ = ["OpenedSplit", "open_split", "load_split", "split_from_dataset"]
@@ -48,20 +61,30 @@ class OpenedSplit:
     row_where: Callable[[int], str]
 
 
-def load_split(source: str, split: str, limit: int | None = None, revision: str | None = None) -> ChartSplit:
-    """Load ``split`` of ``source`` (first ``limit`` rows if given), checked against the PJN_CHARTS schema."""
+def load_split(source: str, split: str, limit: int | None = None, revision: str | None = None,
+               data_format: dict | None = None) -> ChartSplit:
+    """Load ``split`` of ``source`` (first ``limit`` rows if given), checked against the PJN_CHARTS schema.
+
+    ``data_format``: a benchmark card's column mapping and label shape (harness/data/cards.py).
+    """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise HarnessError(f"{source}: limit must be a non-negative integer, got {limit!r}")
-    opened = open_split(source, split, revision=revision)
-    ds = opened.dataset
+    opened = open_split(source, split, revision=revision, data_format=data_format)
+    ds = apply_format(opened.dataset, data_format, opened.where)
     if limit is not None and limit < len(ds):
         ds = ds.select(range(limit), keep_in_memory=True)
     return split_from_dataset(ds, source=source, split=split, where=opened.where, row_where=opened.row_where)
 
 
-def open_split(source: str, split: str, revision: str | None = None) -> OpenedSplit:
+def open_split(source: str, split: str, revision: str | None = None, data_format: dict | None = None) -> OpenedSplit:
     """Resolve ``source`` (see module docstring) and open ``split`` without decoding any image."""
     path = Path(os.path.expanduser(source))
+    layout = local_layout(path)
+    if layout is not None:  # image folder + metadata, or a JSONL/CSV file of rows (harness/data/local.py)
+        if revision is not None:
+            raise HarnessError(f"{source}: a revision ({revision!r}) only applies to hub ids, not local data")
+        image_column = ((data_format or {}).get("columns") or {}).get("image", "image")
+        return OpenedSplit(*open_local(source, layout, split, image_column))
     if path.is_dir():
         if revision is not None:
             raise HarnessError(f"{source}: a revision ({revision!r}) only applies to hub ids, not local directories")
@@ -73,7 +96,8 @@ def open_split(source: str, split: str, revision: str | None = None) -> OpenedSp
             return _open_parquet(source, path, split)
         raise HarnessError(
             f"{source}: not a data set directory (expected dataset_dict.json from save_to_disk, "
-            f"or parquet files data/<split>-*.parquet)"
+            f"parquet files data/<split>-*.parquet, "
+            "or an image folder with metadata.jsonl / metadata.csv)"
         )
     if path.exists():
         raise HarnessError(f"{source}: is a file; give the directory that holds the data set")
@@ -89,7 +113,11 @@ def split_from_dataset(
     where: str | None = None,
     row_where: Callable[[int], str] | None = None,
 ) -> ChartSplit:
-    """Check every row and index it (ids, image ids, fingerprint) while leaving images encoded."""
+    """Check every row and index it (ids, image ids, fingerprint) while leaving images encoded.
+
+    A row with a row-level problem (schema.py ``RowError``) is skipped and recorded in
+    ``ChartSplit.skipped``; ``check_skipped`` fails the split when too many are (schema.py).
+    """
     where = where or f"{source} (split '{split}')"
     row_where = row_where or (lambda i: f"{source}: split '{split}': row {i}")
     validate_features(ds.features, where)
@@ -98,15 +126,23 @@ def split_from_dataset(
     images = ds.select_columns(["image"]).with_format("arrow")
     examples: list[Example] = []
     digests: list[bytes] = []
+    skipped: list[SkippedRow] = []
+    problems: list[RowError] = []
     for start in range(0, len(ds), _BATCH_ROWS):
         batch = table_rows[start : start + _BATCH_ROWS]
         columns = {name: batch.column(name).to_pylist() for name in (*REQUIRED_COLUMNS, *extra)}
         for offset in range(batch.num_rows):
             index = start + offset
             here = row_where(index)
-            query, labels = check_row(columns["query"][offset], columns["label"][offset], here)
-            data = _image_bytes(columns["image"][offset], here)
-            _check_image_header(data, here)
+            cells = [columns[name][offset] for name in REQUIRED_COLUMNS]
+            try:
+                query, labels = check_row(columns["query"][offset], columns["label"][offset], here)
+                data = image_bytes(columns["image"][offset], here)
+                check_image(data, here)
+            except RowError as exc:
+                problems.append(exc)
+                skipped.append(SkippedRow(f"{split}-{index}", here, exc.field, exc.reason, _raw_digest(index, cells)))
+                continue
             meta = {
                 name: columns[name][offset] for name in extra if isinstance(columns[name][offset], (str, int, float))
             }
@@ -121,13 +157,26 @@ def split_from_dataset(
                     image_loader=_ImageLoader(images, index, here),
                 )
             )
-    return ChartSplit(source, split, examples, digests)
+    check_skipped(where, len(ds), problems)
+    return ChartSplit(source, split, examples, digests, skipped)
+
+
+def _raw_digest(index: int, cells: list[Any]) -> bytes:
+    """A skipped row's content, whatever its types (image bytes as they are), with its position."""
+    h = hashlib.sha256(f"skipped row {index}".encode())
+    for cell in cells:
+        raw = cell.get("bytes") if isinstance(cell, dict) else cell
+        part = bytes(raw) if isinstance(raw, (bytes, bytearray)) else repr(cell).encode("utf-8", "replace")
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.digest()
 
 
 class _ImageLoader:
     """Reads one row's encoded image from the (memory-mapped) data set and decodes it on call.
 
     A class rather than a closure so examples survive pickling into data-loader worker processes.
+    A decode failure (e.g. a body cut short behind an intact header) is a ``RowError``: the bench skips it.
     """
 
     def __init__(self, images: datasets.Dataset, index: int, where: str) -> None:
@@ -137,46 +186,13 @@ class _ImageLoader:
 
     def __call__(self) -> Image.Image:
         value = self._images[self._index].column(0)[0].as_py()
-        data = _image_bytes(value, self._where)
+        data = image_bytes(value, self._where)
         try:
             img = Image.open(io.BytesIO(data))
             img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise HarnessError(f"{self._where}: field 'image' could not be decoded: {_first_line(exc)}") from exc
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise RowError(self._where, "image", f"could not be decoded: {_first_line(exc)}") from exc
         return img
-
-
-def _image_bytes(value: Any, where: str) -> bytes:
-    """Encoded bytes of an image cell: a {bytes, path} struct, raw bytes, or a file path."""
-    path = None
-    if isinstance(value, dict):
-        if value.get("bytes"):
-            return value["bytes"]
-        path = value.get("path")
-    elif isinstance(value, (bytes, bytearray)):
-        if value:
-            return bytes(value)
-    elif isinstance(value, str):
-        path = value
-    elif isinstance(value, Image.Image):
-        raise HarnessError(f"{where}: field 'image' is a decoded PIL image; store encoded bytes (datasets Image)")
-    if path:
-        try:
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise HarnessError(
-                f"{where}: field 'image' refers to {path!r}, which cannot be read: {exc.strerror}"
-            ) from exc
-    raise HarnessError(f"{where}: field 'image' is empty")
-
-
-def _check_image_header(data: bytes, where: str) -> None:
-    """Cheap check (header only, no pixel decode) that the bytes are an image PIL can read."""
-    try:
-        with Image.open(io.BytesIO(data)):
-            pass
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise HarnessError(f"{where}: field 'image' is not a decodable image: {_first_line(exc)}") from exc
 
 
 def _open_dataset_dict(source: str, path: Path, split: str) -> OpenedSplit:
@@ -204,6 +220,9 @@ def _open_single_dataset(source: str, path: Path, split: str) -> OpenedSplit:
 
 def _load_from_disk(source: str, path: Path) -> datasets.Dataset:
     try:
+        if json.loads((path / "state.json").read_text()).get("_data_files") == []:  # 0 rows: datasets cannot open it
+            features = datasets.DatasetInfo.from_directory(str(path)).features
+            return datasets.Dataset.from_dict({name: [] for name in features or {}}, features=features)
         return datasets.Dataset.load_from_disk(str(path))
     except Exception as exc:  # datasets raises several unrelated types for a damaged directory
         raise HarnessError(f"{source}: cannot read {path}: {type(exc).__name__}: {_first_line(exc)}") from exc

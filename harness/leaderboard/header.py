@@ -39,7 +39,24 @@ def _data_lines(a: Analysis) -> list[list[Inline]]:
         if spec.get("preset"):
             line += [", preset ", Code(str(spec["preset"]))]
         lines.append(line)
+        skipped = _skipped(group)
+        if skipped:
+            lines.append(skipped)
     return lines
+
+
+SHOWN_SKIPPED = 5  # skipped samples named on the page; result.json holds them all
+
+
+def _skipped(group) -> list[Inline]:
+    """The samples a data set's runs left out (never a silent drop): "2 samples skipped: test-3 (image: ...)"."""
+    rows = {s.get("id"): s for e in group for r in e.runs for s in (r.result.get("skipped_samples") or [])}
+    if not rows:
+        return []
+    shown = "; ".join(f"{i} ({s.get('field')}: {s.get('reason')})" for i, s in list(rows.items())[:SHOWN_SKIPPED])
+    more = f"; and {len(rows) - SHOWN_SKIPPED} more (result.json skipped_samples)" if len(rows) > SHOWN_SKIPPED else ""
+    return [f"{len(rows)} sample{'s' if len(rows) != 1 else ''} skipped (not scored, still in the fingerprint): "
+            f"{shown}{more}"]
 
 
 def _runs(a: Analysis):
