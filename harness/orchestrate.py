@@ -30,6 +30,8 @@ class BenchOptions:
     json: bool = False  # with dry_run: the plan as JSON
     no_finetune: bool = False
     leaderboard: bool = True
+    address: str | None = None  # --runner ray: the cluster (else RAY_ADDRESS, else a local one)
+    shards: int = 1  # --runner ray: data-parallel shards per run (harness/shards.py)
 
 
 def plan_table(p: Plan) -> str:
@@ -112,16 +114,21 @@ def _finished(job: Job) -> dict | None:
 
 
 def _report(outcome: Outcome, outcomes: list[Outcome]) -> None:
+    """One line per job that did not finish; its log tail only for what that line does not already say."""
     outcomes.append(outcome)
     if outcome.status != FINISHED:
-        log(outcome.line())
+        text = outcome.line()
+        log(text)
         for line in outcome.log_tail[-5:]:
-            log(f"  | {line}")
+            if line.strip() and line.strip().removeprefix("error: ") not in text:
+                log(f"  | {line}")
 
 
 def execute_plan(p: Plan, paths: Paths, options: BenchOptions) -> list[Outcome]:
     check_devices(p, options.runner)  # before any job folder is written
-    runner = get_runner(options.runner, force=options.force)
+    if options.shards != 1 and options.runner != "ray":
+        raise HarnessError(f"--shards {options.shards}: only --runner ray splits a run into shards")
+    runner = get_runner(options.runner, force=options.force, address=options.address, shards=options.shards)
     outcomes: list[Outcome] = []
     jobs = []
     for fspec in p.finetunes:
@@ -135,10 +142,7 @@ def execute_plan(p: Plan, paths: Paths, options: BenchOptions) -> list[Outcome]:
             continue
         log(f"{fspec.model}: fine-tune {fspec.adapter_id} ({fspec.recipe_name} recipe) missing, fine-tuning first")
         jobs.append(job)
-    for outcome in runner.submit(jobs):
-        _report(outcome, outcomes)
-    ready = {o.job_id for o in outcomes if o.kind == "finetune" and o.ok}
-    jobs = []
+    ready = {o.job_id for o in outcomes if o.kind == "finetune" and o.ok} | {job.id for job in jobs}
     for spec in p.runs:
         if spec.needs and spec.needs not in ready:
             _report(Outcome(spec.run_id, "run", SKIPPED, f"its fine-tune {spec.needs} did not finish"), outcomes)
@@ -155,6 +159,8 @@ def execute_plan(p: Plan, paths: Paths, options: BenchOptions) -> list[Outcome]:
                             "into another --results folder to measure here, or --force to replace it"), outcomes)
             continue
         jobs.append(job)
+    # One submission: a run waits only for its own fine-tune, and is skipped if that one did not finish
+    # (runners/base.py JobGraph, which every runner schedules through).
     for outcome in runner.submit(jobs):
         _report(outcome, outcomes)
     return outcomes
@@ -170,6 +176,23 @@ def bench(request: BenchRequest, paths: Paths, options: BenchOptions) -> int:
     if request.limit and p.finetunes:
         log(f"--limit {request.limit} applies to the bench only: fine-tunes train on the whole train split "
             "(shorten one with --set finetune.limit=N or --set finetune.max_steps=N)")
+    from harness.runlog import run_log
+
+    check_devices(p, options.runner)  # refused before anything is written, the session log included
+    if not (p.finetunes or p.runs):  # nothing to run: nothing written
+        return _bench(request, p, paths, options)
+    # The session's log (every harness line and, outside the runs' own log.txt, third-party output).
+    with run_log(paths.results / "logs" / f"session-{_stamp()}.txt"):
+        return _bench(request, p, paths, options)
+
+
+def _stamp() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _bench(request: BenchRequest, p: Plan, paths: Paths, options: BenchOptions) -> int:
     outcomes = execute_plan(p, paths, options)
     failed = [o for o in outcomes if o.status == FAILED]
     finished = [o for o in outcomes if o.kind == "run" and o.ok]
@@ -185,7 +208,7 @@ def bench(request: BenchRequest, paths: Paths, options: BenchOptions) -> int:
 
         out = write_leaderboard([paths.results], paths.leaderboard)
         log(f"leaderboard written to {out}")
-    elif options.leaderboard:
+    elif options.leaderboard and not failed:  # after a failure, its line above says why: say it once
         log(f"leaderboard not written: no finished runs in {paths.results} yet")
     skipped = sum(o.status == SKIPPED for o in outcomes)
     log(f"runs: {len(finished)} finished" + (f", {skipped} skipped (above)" if skipped else "")

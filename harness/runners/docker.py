@@ -48,7 +48,8 @@ TAG_ENV = "HARNESS_IMAGE_TAG"
 PASSTHROUGH_SECRETS = ("HF_TOKEN",)
 # Passed through the same way but not secret, so never masked: HF_HUB_OFFLINE=1 on the host keeps the
 # containers off the hub too (they then load only from the shared HF cache), as compose's services do.
-PASSTHROUGH_SETTINGS = ("HF_HUB_OFFLINE",)
+# HARNESS_VERBOSE (`--verbose`) sends the container's third-party output to the terminal as well.
+PASSTHROUGH_SETTINGS = ("HF_HUB_OFFLINE", "HARNESS_VERBOSE")
 LOG_TAIL_LINES = 20
 # Where the images expect their data (docker/base/Dockerfile sets HARNESS_*_DIR and HF_HOME to these).
 CONTAINER_RESULTS = "/data/results"
@@ -151,11 +152,11 @@ def host_has_nvidia_gpu() -> bool:
 
 def _build_hint(image: str) -> str:
     repo = image.rsplit(":", 1)[0]
-    if repo.startswith(IMAGE_PREFIX):
-        service = "bench-" + repo[len(IMAGE_PREFIX) :]
+    if repo.startswith(IMAGE_PREFIX):  # compose's generic `bench` service builds the image HARNESS_MODEL_IMAGE names
+        build = f"HARNESS_MODEL_IMAGE={repo[len(IMAGE_PREFIX):]} docker compose"
         return (
-            f"build it with `docker compose build {service}` "
-            f"(CPU only: `docker compose -f compose.cpu.yaml build {service}`)"
+            f"build it with `{build} build bench` "
+            f"(CPU only: `{build} -f compose.cpu.yaml build bench`)"
         )
     return "build or pull it first"
 
@@ -169,12 +170,12 @@ class _Masker:
     """Replaces secret values (HF_TOKEN) in text handed back to callers."""
 
     def __init__(self, secrets: Iterable[str]):
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(secrets)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        from harness.runlog import redact  # the one masking rule (also the host's own env secrets)
+
+        return redact(text, self._secrets)
 
 
 class _LineSplitter:

@@ -16,7 +16,7 @@ from harness.plan import SYNTHETIC_PREFIX
 from harness.progress import log
 from harness.runners.base import FAILED, FINISHED, Job, Outcome, Runner, check_output
 
-__all__ = ["HF_CACHE_VOLUME", "DockerRunner", "container_invocation"]
+__all__ = ["HF_CACHE_VOLUME", "DockerRunner", "container_env", "container_invocation"]
 
 # The named volume compose.yaml declares (`name: harness-hf-cache`), so `docker compose run` and
 # `--runner docker` read the same downloads; HARNESS_HF_CACHE=/path binds a host folder instead.
@@ -26,6 +26,15 @@ JOB_DIR = "/data/job"
 
 def hf_cache_source() -> str:
     return os.environ.get("HARNESS_HF_CACHE") or HF_CACHE_VOLUME
+
+
+def container_env() -> dict[str, str]:
+    """Environment for the container beyond the image's: `--threads N` (HARNESS_THREADS on the host) as the
+    worker's torch threads and the OpenMP/MKL pools, which read their variables only at start-up."""
+    from harness.runlog import THREADS_ENV
+
+    threads = os.environ.get(THREADS_ENV)
+    return {key: threads for key in (THREADS_ENV, "OMP_NUM_THREADS", "MKL_NUM_THREADS")} if threads else {}
 
 
 def container_invocation(job: Job, force: bool = False) -> tuple[str, list[str], dict[str, str]]:
@@ -73,13 +82,13 @@ class DockerRunner(Runner):
         gpu = self._free.get() if self._gpus else None
         try:
             log(f"{job.id}: running `harness {' '.join(argv)}` in {image}" + (f" on GPU {gpu}" if gpu else ""))
-            outcome = run_in_image(image, argv, volumes=volumes, gpu_ids=[gpu] if gpu else None,
+            outcome = run_in_image(image, argv, volumes=volumes, env=container_env(), gpu_ids=[gpu] if gpu else None,
                                    gpu=None if gpu else False,
                                    on_log=lambda line: log(f"  [{job.spec.model}] {line}"))
         finally:
             if gpu is not None:
                 self._free.put(gpu)
-        tail = tuple(outcome.log_tail)
+        tail = ()  # every line was streamed to the terminal above (on_log): the error is printed once
         if not outcome.ok:
             return Outcome(job.id, job.kind, FAILED, outcome.describe(), job.folder, outcome.exit_code, tail)
         return check_output(job, outcome.exit_code, tail) or Outcome(job.id, job.kind, FINISHED, folder=job.folder)

@@ -44,7 +44,7 @@ def test_leaderboard_out_folder_gets_the_page_inside_it_and_nothing_in_its_paren
     write_results(tmp_path / "r", models=("alpha",), batch_sizes=(1,))
     site = tmp_path / "site" / "board"
     site.mkdir(parents=True)
-    code = main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(site), "--resamples", "50"])
+    code = main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(site), "--resamples", "50"])
     assert code == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip() == f"wrote {site / 'LEADERBOARD.md'}"
     assert "| alpha |" in (site / "LEADERBOARD.md").read_text()
@@ -55,7 +55,8 @@ def test_leaderboard_out_folder_gets_the_page_inside_it_and_nothing_in_its_paren
 def test_leaderboard_under_a_file_is_one_line_and_writes_nothing(tmp_path, capsys):
     write_results(tmp_path / "r", models=("alpha",), batch_sizes=(1,))
     (tmp_path / "notes.txt").write_text("mine")
-    code = main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "notes.txt" / "x.md")])
+    page = tmp_path / "notes.txt" / "x.md"
+    code = main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(page)])
     assert code == 2
     assert one_error(capsys) == (f"leaderboard {tmp_path / 'notes.txt' / 'x.md'}: {tmp_path / 'notes.txt'} "
                                  "is a file, not a folder")
@@ -168,7 +169,10 @@ def test_unknown_split_of_a_local_data_set_names_the_known_ones(harness_env, cap
 
 
 def test_a_data_set_without_a_train_split_cannot_be_fine_tuned(harness_env, capsys):
-    data = _listing(harness_env / "charts", ["test"])
+    from tests.bad_inputs import good_rows, save
+
+    data = save(harness_env / "charts", good_rows(4))  # a real test split: the planner reads its rows
+    capsys.readouterr()
     assert main(["bench", "--model", "smolvlm", "--preset", "smoke", "--dataset", str(data)]) == 2
     assert one_error(capsys) == f"fine-tune split 'train': {data} has no split 'train' (known: test)"
     assert main(["finetune", "smolvlm", "--preset", "smoke", "--dataset", str(data)]) == 2
@@ -205,3 +209,62 @@ def test_a_hub_id_is_left_to_the_worker(harness_env, capsys):
     assert main(["bench", "--model", "smolvlm", "--variant", "base", "--preset", "smoke", "--dataset",
                  "someone/charts", "--split", "anything", "--dry-run", "--json"]) == 0
     assert {r["split"] for r in json.loads(capsys.readouterr().out)["runs"]} == {"anything"}
+
+
+# ------------------------------------------------------------------------------- secrets in messages
+
+def test_an_error_quoting_the_token_prints_it_masked(harness_env, capsys, monkeypatch):
+    token = "hf_PLANTEDtoken1234567890abcdef"
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.chdir(harness_env)
+    assert main(["bench", "--model", "smolvlm", "--variant", "base", "--preset", "smoke",
+                 "--dataset", f"./{token}"]) == 2
+    assert one_error(capsys) == "--dataset ./***: no such directory"
+
+
+def test_third_party_output_goes_to_the_log_file_masked_and_harness_lines_to_both(tmp_path, capsys, monkeypatch):
+    import logging
+    import sys
+    import warnings
+
+    from harness.progress import log
+    from harness.runlog import run_log
+
+    token = "hf_PLANTEDtoken1234567890abcdef"
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.delenv("HARNESS_VERBOSE", raising=False)
+    handler = logging.StreamHandler(sys.stderr)  # a library's handler, made before the run (at import)
+    library = logging.getLogger("harness-test-library")
+    library.addHandler(handler)
+    try:
+        with run_log(tmp_path / "run" / "log.txt"), warnings.catch_warnings():
+            warnings.simplefilter("always")
+            # pytest records warnings itself (catch_warnings(record=True)); print them as Python does by default
+            warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: (
+                file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+            print("Loading weights: 100%|####| 43/43 [00:00<00:00, 9894.94it/s]", file=sys.stderr)
+            warnings.warn(f"deprecated, token {token}", FutureWarning, stacklevel=1)
+            library.warning("a library warning")
+            log(f"bench m/base bs8: done ({token})")
+    finally:
+        library.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert err == "bench m/base bs8: done (***)\n"
+    text = (tmp_path / "run" / "log.txt").read_text()
+    for line in ("Loading weights", "FutureWarning: deprecated, token ***", "a library warning",
+                 "bench m/base bs8: done (***)"):
+        assert line in text
+    assert token not in text
+    assert handler.stream is sys.stderr  # restored
+
+
+def test_verbose_sends_third_party_output_to_the_terminal_too(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from harness.runlog import run_log
+
+    monkeypatch.setenv("HARNESS_VERBOSE", "1")
+    with run_log(tmp_path / "log.txt"):
+        print("Loading weights: 100%", file=sys.stderr)
+    assert capsys.readouterr().err == "Loading weights: 100%\n"
+    assert (tmp_path / "log.txt").read_text() == "Loading weights: 100%\n"

@@ -10,6 +10,7 @@ import argparse
 import json
 
 import pytest
+from test_docker_invocation import config  # noqa: F401 (a fixture)
 from test_explain import make_run
 from test_leaderboard_fixtures import write_results
 
@@ -152,3 +153,90 @@ def test_bench_ends_with_a_results_table_on_stdout(no_env, capsys, monkeypatch):
         ["alpha", "finetuned", "1", "24", "66.7", rows[1][5], rows[1][6], f"{1000 / 95:.2f}"],
     ]
     assert "runs: 2 finished" in captured.err and "| alpha" not in captured.err  # the log stays on stderr
+
+
+# ------------------------------------------------------------------- the same flag means the same thing
+
+def test_leaderboard_out_is_a_deprecated_alias_of_leaderboard(tmp_path, capsys):
+    write_results(tmp_path / "r", models=("alpha",), batch_sizes=(1,))
+    page = tmp_path / "board" / "LEADERBOARD.md"
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--out", str(page), "--resamples", "20"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "warning: --out is deprecated, use --leaderboard (same meaning)"
+    assert page.is_file() and captured.out.strip() == f"wrote {page}"
+    assert main(["leaderboard", "--results", str(tmp_path / "r"), "--leaderboard", str(page), "--resamples",
+                 "20"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", ["bench", "finetune", "execute", "check batch-invariance"])
+def test_threads_and_verbose_are_on_every_command_that_runs_work(command):
+    parser = dict(_subparsers(build_parser()))[f"harness {command}"]
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    assert {"--threads", "--verbose"} <= flags
+
+
+def test_threads_is_checked_before_any_work_and_not_part_of_the_run_id(no_env, capsys, monkeypatch):
+    monkeypatch.delenv("HARNESS_THREADS", raising=False)
+    assert main(["bench", "--model", "smolvlm", "--preset", "smoke", "--threads", "0", "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --threads 0: a positive number of CPU threads"
+    argv = ["bench", "--model", "smolvlm", "--preset", "smoke", "--dry-run"]
+    assert main(argv) == 0
+    plain = capsys.readouterr().out
+    assert main([*argv, "--threads", "3"]) == 0
+    assert capsys.readouterr().out == plain  # same fine-tune and run ids
+    assert __import__("os").environ["HARNESS_THREADS"] == "3"  # what the worker and the docker runner read
+
+
+def test_threads_reach_the_worker_in_process(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from harness.runlog import apply_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("HARNESS_THREADS", "1")
+        assert apply_threads(None) == 1 and torch.get_num_threads() == 1
+        assert apply_threads(2) == 2 and torch.get_num_threads() == 2  # the argument wins over the env
+        monkeypatch.delenv("HARNESS_THREADS")
+        assert apply_threads(None) is None and torch.get_num_threads() == 2  # unset: left as it is
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_reach_the_container(monkeypatch, config, capsys):  # noqa: F811 (the fixture)
+    from test_docker_invocation import _container_spec, _fake_worker, _FakeClient, _planned
+
+    from harness.runners import docker as docker_mod
+    from harness.runners.docker_runner import DockerRunner
+
+    client = _FakeClient(_fake_worker(None))
+    monkeypatch.setattr(docker_mod, "_client", lambda: client)
+    record = next(r for r in _planned(capsys, config) if r.get("variant") == "base")
+    _, job, _, _ = _container_spec(config, record)
+    monkeypatch.setenv("HARNESS_THREADS", "3")
+    assert DockerRunner().run_one(job).status == FINISHED
+    monkeypatch.delenv("HARNESS_THREADS")
+    assert DockerRunner().run_one(job).status == FINISHED
+    (_, threaded), (_, plain) = client.created
+    assert {k: threaded["environment"].get(k) for k in ("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")} \
+        == dict.fromkeys(("HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "3")
+    assert not {"HARNESS_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"} & set(plain["environment"])
+    assert threaded["command"] == plain["command"]  # the same spec folder, the same worker
+
+
+def test_explain_results_is_repeatable(no_env, capsys):
+    for where, run_id in (("one", "m-base-bs1-aaaa"), ("two", "m-finetuned-bs1-bbbb")):
+        result, rows = make_run(run_id, **({"steps": 25, "variant": "finetuned"} if where == "two" else {}))
+        folder = no_env / where / run_id
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(result))
+        (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["explain", "m-base", "m-finetuned", "--results", "one", "--results", "two", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["causes"][0]["name"] == "generated_tokens"
+
+
+def test_doctor_takes_comma_separated_models_like_bench(capsys):
+    spaced = main(["doctor", "smolvlm", "qwen2vl"])
+    out_spaced = capsys.readouterr().out
+    assert main(["doctor", "smolvlm,qwen2vl"]) == spaced
+    assert capsys.readouterr().out == out_spaced and "qwen2vl" in out_spaced
