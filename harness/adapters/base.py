@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,9 +253,10 @@ class ProcessorAdapter(ModelAdapter):
         req = self.request
         common = {"revision": req.revision, "token": req.token, "trust_remote_code": self.card.trust_remote_code}
         # A deep copy: some image processors write the hub file's values into a passed `size` dict.
-        self.processor = transformers.AutoProcessor.from_pretrained(
-            req.source, **common, **copy.deepcopy(req.processor_kwargs)
-        )
+        with _gated_as_one_line(req.source, req.token):
+            self.processor = transformers.AutoProcessor.from_pretrained(
+                req.source, **common, **copy.deepcopy(req.processor_kwargs)
+            )
         self.tokenizer = self.processor.tokenizer
         model_cls = getattr(transformers, self.model_class)
         kwargs = model_load_kwargs(req)
@@ -342,6 +344,21 @@ class ProcessorAdapter(ModelAdapter):
             batch["input_ids"], batch["attention_mask"], suffixes, self.image_token_ids(), [ex.id for ex in examples]
         )
         return dict(batch)
+
+
+@contextmanager
+def _gated_as_one_line(source: str, token: str | None):
+    """The hub refusing a gated repo (no token, or a token whose account has not accepted the licence)."""
+    from huggingface_hub.errors import GatedRepoError
+
+    try:
+        yield
+    except (GatedRepoError, OSError) as exc:  # transformers re-raises the hub's error as an OSError
+        if not isinstance(exc, GatedRepoError) and "gated" not in str(exc).lower():
+            raise
+        state = "HF_TOKEN is set but its account has no access" if token else "set HF_TOKEN"
+        raise HarnessError(f"{source} is gated: {state} (accept the licence at https://huggingface.co/{source})"
+                           ) from None
 
 
 def _check_adapter_keys(model_name: str, source: str, result, shown: int = 3) -> None:

@@ -12,6 +12,7 @@ from harness.specs import ModelFacts
 __all__ = ["ADAPTERS", "open_adapter", "resolve_device"]
 
 ADAPTERS = Registry("adapter")
+ADAPTERS.register("chat", "harness.adapters.chat:ChatAdapter")
 ADAPTERS.register("qwen2vl", "harness.adapters.qwen2vl:Qwen2VLAdapter")
 ADAPTERS.register("smolvlm", "harness.adapters.smolvlm:SmolVLMAdapter")
 ADAPTERS.register("moondream", "harness.adapters.moondream:Moondream2Adapter")

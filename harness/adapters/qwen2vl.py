@@ -1,15 +1,16 @@
-"""Qwen2-VL-2B-Instruct: chat template with a fixed system message, one visual token per 28x28 area."""
+"""Qwen2-VL-2B-Instruct: the generic chat adapter plus the family's two real quirks.
+
+Prompt, answer span, stop and image ids come from ChatAdapter (the card's `chat:` names the system
+message: explicit, so training and evaluation see the same messages). Kept here: the pixel-bound check
+(the hub's legacy preprocessor keys) and the mapping of adapter files saved under the < 4.52 layout.
+"""
 
 from __future__ import annotations
 
-from harness.adapters.base import ProcessorAdapter
+from harness.adapters.chat import ChatAdapter
 from harness.errors import HarnessError
 
 __all__ = ["Qwen2VLAdapter", "requested_pixel_bounds"]
-
-# Explicit, so training and evaluation see the same messages (the template would inject this anyway).
-SYSTEM_PROMPT = "You are a helpful assistant."
-IMAGE_TOKENS = ("<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>")
 
 
 def requested_pixel_bounds(processor_kwargs: dict) -> dict:
@@ -21,7 +22,7 @@ def requested_pixel_bounds(processor_kwargs: dict) -> dict:
     }
 
 
-class Qwen2VLAdapter(ProcessorAdapter):
+class Qwen2VLAdapter(ChatAdapter):
     family = "qwen2vl"
     # Adapters trained with transformers < 4.52 (the study's PJN_qwen_2b) name the text layers
     # `model.layers.*` and the vision tower `visual.*`; 5.x nests them under `model.language_model` /
@@ -49,33 +50,4 @@ class Qwen2VLAdapter(ProcessorAdapter):
             )
 
     def environment(self) -> dict:
-        return {**super().environment(), "pixel_bounds": self.pixel_bounds(), "stop_token_ids": self.stop_token_ids()}
-
-    def messages(self, example, prompt_suffix: str) -> list[dict]:
-        return [
-            {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": example.query + prompt_suffix}]},
-        ]
-
-    def prompt_text(self, example, prompt_suffix: str) -> str:
-        return self.processor.apply_chat_template(self.messages(example, prompt_suffix), add_generation_prompt=True)
-
-    def answer_text(self, answer: str) -> str:
-        # The official recipe labels the assistant span through <|im_end|>.
-        return answer + "<|im_end|>"
-
-    def stop_token_ids(self) -> list[int]:
-        # The release ends on <|im_end|> and <|endoftext|> (its generation config's eos list, while the
-        # tokenizer's eos is <|im_end|> alone): keep every id either names.
-        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        ids = set(eos if isinstance(eos, (list, tuple)) else [] if eos is None else [eos])
-        ids.add(self.tokenizer.convert_tokens_to_ids("<|im_end|>"))
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(self.tokenizer.eos_token_id)
-        return sorted(int(i) for i in ids)
-
-    def image_token_ids(self) -> list[int]:
-        return [self.tokenizer.convert_tokens_to_ids(t) for t in IMAGE_TOKENS]
-
-    def default_lora_targets(self) -> list[str]:
-        return ["q_proj", "v_proj"]
+        return {**super().environment(), "pixel_bounds": self.pixel_bounds()}

@@ -16,8 +16,6 @@ from tests.helpers import finetune_dir, read_results
 
 pytestmark = pytest.mark.integration
 
-TRAINABLE = ["smolvlm", "moondream"]
-
 
 def test_moondream_finetune_is_a_full_remote_code_model(harness_env):
     assert main(["finetune", "moondream", "--preset", "smoke", "--max-steps", "2"]) == 0

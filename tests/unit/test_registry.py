@@ -15,8 +15,9 @@ def test_every_shipped_config_loads():
     cards = registry.list_models()
     assert {c.name for c in cards} == {p.stem for p in (root / "models").glob("*.yaml")}
     for card in cards:
-        # Revisions are pinned to immutable commits, not branches.
-        assert len(card.revision) >= 10 and card.revision not in ("main", "master"), card.name
+        # Revisions are pinned to immutable commits, not branches, unless the card says why not yet
+        # (`unpinned:`; harness doctor warns until `harness pin` resolves it).
+        assert card.unpinned or (len(card.revision) >= 10 and card.revision not in ("main", "master")), card.name
         resolve_object(card.adapter)
         if card.twin:
             resolve_object(card.twin["builder"])

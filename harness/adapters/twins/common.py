@@ -10,7 +10,8 @@ from pathlib import Path
 __all__ = ["TOY_TEXT_SIZE", "give_head_trained_scale", "train_byte_bpe"]
 
 # One toy size for every twin's language model: seconds to train on a CPU, same shape for all families.
-TOY_TEXT_SIZE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+# head_dim 32: vLLM's CPU attention kernels reject 16, and a twin should run on any backend.
+TOY_TEXT_SIZE = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4}
 
 # A random output head (std 0.02) after a final RMSNorm caps every logit near 1, so no adapter can
 # make any token likely. Trained heads have far larger norms; x10 restores that headroom.

@@ -70,7 +70,7 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
                 "bos_token_id": eos,
                 "eos_token_id": eos,
             },
-            vision_config={"crop_size": 28, "patch_size": 7, "hidden_size": 32, "num_layers": 1, "num_heads": 2},
+            vision_config={"crop_size": 28, "patch_size": 7, "hidden_size": 64, "num_layers": 1, "num_heads": 2},
             auto_map={"AutoConfig": "configuration_moondream.MoondreamConfig",
                       "AutoModelForCausalLM": "moondream.Moondream"},
             architectures=["Moondream"],

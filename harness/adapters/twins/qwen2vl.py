@@ -66,16 +66,16 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
             **TOY_TEXT_SIZE,
             "num_key_value_heads": 2,
             "max_position_embeddings": 4096,
-            # head_dim 16: the three M-RoPE sections (time, height, width) must sum to head_dim / 2.
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            # head_dim 32: the three M-RoPE sections (time, height, width) must sum to head_dim / 2.
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
             "bos_token_id": ids("<|endoftext|>"),
             "eos_token_id": ids("<|im_end|>"),
             "pad_token_id": ids("<|endoftext|>"),
         },
         vision_config={
             "depth": 2,
-            "embed_dim": 32,
-            "hidden_size": 64,
+            "embed_dim": 64,  # 2 heads of 32
+            "hidden_size": TOY_TEXT_SIZE["hidden_size"],  # the merger projects into the text model
             "num_heads": 2,
             "mlp_ratio": 2,
             "patch_size": 14,

@@ -61,8 +61,8 @@ def build_twin(out_dir: Path, seed: int = 0) -> None:
     ids = tok.convert_tokens_to_ids
     config = Idefics3Config(
         vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
+            "hidden_size": 64,  # 2 heads of 32
+            "intermediate_size": 128,
             "num_hidden_layers": 1,
             "num_attention_heads": 2,
             "image_size": TILE,
