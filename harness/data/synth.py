@@ -23,6 +23,7 @@ from pathlib import Path
 
 import datasets
 
+from harness.data.cards import to_card_format
 from harness.data.outdir import check_out_dir, save_dataset_dict
 from harness.data.synth_plan import (
     CHART_TYPES,
@@ -66,16 +67,23 @@ _SPLIT_NAME = re.compile(r"\w+(\.\w+)*")
 
 
 def write_synthetic(
-    out_dir: str | Path, sizes: Mapping[str, int] | None = None, seed: int = 0, *, workers: int = 1
+    out_dir: str | Path, sizes: Mapping[str, int] | None = None, seed: int = 0, *, workers: int = 1,
+    data_format: dict | None = None,
 ) -> Path:
     """Write a ``DatasetDict.save_to_disk`` directory at ``out_dir`` (default sizes: ``DEFAULT_SIZES``).
+
+    ``data_format`` (a benchmark card's, harness/data/cards.py): write a stand-in in that card's format,
+    its column names, label shape and subset column (values alternating chart by chart).
 
     ``workers > 1`` draws charts in that many spawned processes: same bytes, but each process takes
     1-2 s to start, so it only pays off for the full default sizes on otherwise idle cores.
     """
     sizes = dict(DEFAULT_SIZES if sizes is None else sizes)
     out = check_out_dir(out_dir)
-    return save_dataset_dict(synthetic_dataset(sizes, seed, workers=workers), out)
+    dsd = synthetic_dataset(sizes, seed, workers=workers)
+    if data_format:
+        dsd = datasets.DatasetDict({split: to_card_format(ds, data_format) for split, ds in dsd.items()})
+    return save_dataset_dict(dsd, out)
 
 
 def synthetic_dataset(sizes: Mapping[str, int], seed: int = 0, *, workers: int = 1) -> datasets.DatasetDict:

@@ -22,6 +22,7 @@ from harness.leaderboard.header import header_blocks
 from harness.leaderboard.html import render_html
 from harness.leaderboard.load import Entry, Run, collect, group_runs
 from harness.leaderboard.markdown import render_blocks
+from harness.leaderboard.published import published_refs, published_table, subset_table
 from harness.leaderboard.stats import StatsOptions
 from harness.leaderboard.why import why_blocks
 from harness.trackers.memory import peak_memory
@@ -100,7 +101,29 @@ def _metric_notes(a: Analysis) -> Bullets:
                     for m in a.metrics if m in infos])
 
 
-def build_blocks(a: Analysis, banner: str, pictures: dict) -> tuple[list[Block], dict[str, bytes]]:
+def _reference_blocks(a: Analysis, published: list[dict]) -> list[Block]:
+    """Per-subset scores (cards with `subsets:`) and the cards' published numbers, in their own tables."""
+    blocks: list[Block] = []
+    subsets = subset_table(a)
+    if subsets is not None:
+        blocks += [Heading(2, "Scores by subset", anchor="subsets"),
+                   Para(["Relaxed accuracy (0–100) over the whole split and per subset of the benchmark card's "
+                         "subset column (ChartQA: augmented and human-written questions), with the number of "
+                         "questions; the prompt column names the benchmark's prompt variant."]),
+                   subsets]
+    refs = published_table(a, published)
+    if refs is not None:
+        blocks += [Heading(2, "Published scores", anchor="published"),
+                   Para(["Scores the model's authors or evaluation kits published for the same benchmark, as "
+                         "the model cards cite them (models/*.yaml `published:`). They are not our "
+                         "measurements: prompts, decoding and weights may differ. The last column is our "
+                         "base-variant score on this page, for comparison."]),
+                   refs]
+    return blocks
+
+
+def build_blocks(a: Analysis, banner: str, pictures: dict,
+                 published: list[dict] | None = None) -> tuple[list[Block], dict[str, bytes]]:
     multi_hw = len({e.hardware for e in a.entries}) > 1
     blocks: list[Block] = [Banner(banner)] if banner.strip() else []
     blocks += [Heading(1, TITLE), *header_blocks(a)]
@@ -119,6 +142,7 @@ def build_blocks(a: Analysis, banner: str, pictures: dict) -> tuple[list[Block],
         *_figure(pictures, "assets/accuracy_vs_latency.png",
                  "Each point is a model variant (95% CI bars); arrows go from base to fine-tuned. "
                  "Up and to the left is better."),
+        *_reference_blocks(a, published or []),
         Heading(2, "Base vs fine-tuned", anchor="pairs"),
     ]
     if a.pairs:
@@ -170,11 +194,15 @@ def build_blocks(a: Analysis, banner: str, pictures: dict) -> tuple[list[Block],
     return blocks, thumbs
 
 
-def build_page(entries: list[Entry], banner: str = "", options: StatsOptions | None = None) -> Page:
-    """Pure: entries (results with their samples and thumbnails) -> the whole page."""
+def build_page(entries: list[Entry], banner: str = "", options: StatsOptions | None = None,
+               published: list[dict] | None = None) -> Page:
+    """Pure: entries (results with their samples and thumbnails) -> the whole page.
+
+    `published`: reference scores from the model cards (`published_refs`), shown in their own table.
+    """
     a = analyze(entries, options)
     pictures = _plots(a, len({e.hardware for e in entries}) > 1) if entries else {}
-    blocks, thumbs = build_blocks(a, banner, pictures)
+    blocks, thumbs = build_blocks(a, banner, pictures, published)
     assets = {path: png for path, (png, _) in pictures.items()} | thumbs
     return Page(render_blocks(blocks), render_html(blocks, assets, TITLE), assets, to_json(a))
 
@@ -226,7 +254,8 @@ def write_leaderboard(results_dirs: list[Path], out_path: Path, n_resamples: int
     index.html, leaderboard.json and assets/ next to it."""
     out_path = page_path(out_path)
     entries = collect(results_dirs)
-    page = build_page(entries, preset_banner(entries), StatsOptions(n_resamples=n_resamples, seed=seed))
+    page = build_page(entries, preset_banner(entries), StatsOptions(n_resamples=n_resamples, seed=seed),
+                      published_refs(entries))
     try:
         return _write_page(page, out_path)
     except OSError as exc:

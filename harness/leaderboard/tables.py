@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.leaderboard.analyze import ACCURACY, Analysis, metric_scale
 from harness.leaderboard.doc import Cell, Code, Table
 from harness.leaderboard.load import Entry, Run
+from harness.leaderboard.published import prompt_label
 from harness.trackers.memory import peak_memory
 
 __all__ = [
@@ -54,12 +55,12 @@ def fmt_p(p: float) -> str:
 
 
 def main_table(a: Analysis) -> Table:
-    headers = ["#", "model", "variant", "hardware", *(["data"] if multi_data(a) else []), "n", "stats from",
+    headers = ["#", "model", "variant", "prompt", "hardware", *(["data"] if multi_data(a) else []), "n", "stats from",
                *(f"{label(m)} (95% CI)" for m in a.metrics)]
     first_metric = len(headers) - len(a.metrics)
     rows = []
     for rank, e in enumerate(a.ranked(), start=1):
-        row: list = [Cell(str(rank), sort=rank), e.model, e.variant, e.hardware]
+        row: list = [Cell(str(rank), sort=rank), e.model, e.variant, prompt_label(e), e.hardware]
         if multi_data(a):
             row.append(_data_label(e))
         row += [Cell(str(len(e.primary.samples)), sort=len(e.primary.samples)), f"batch {e.primary.batch_size}"]

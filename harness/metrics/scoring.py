@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.fileio import write_text_atomic
 from harness.metrics.base import get_metric
 
-__all__ = ["DEFAULT_METRICS", "ScoreResult", "score", "metric_info", "score_file", "check_sample"]
+__all__ = ["DEFAULT_METRICS", "ScoreResult", "score", "metric_info", "score_file", "check_sample", "subset_metrics"]
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "relaxed_accuracy",
@@ -90,6 +90,28 @@ def score(
                 row[metric.name] = value
         aggregates[metric.name] = metric.aggregate(predictions, references, values)
     return ScoreResult(aggregates=aggregates, per_sample=per_sample)
+
+
+def subset_metrics(samples: Sequence[dict], data_format: dict | None,
+                   aggregate: Callable[[list[dict]], dict]) -> dict | None:
+    """Set scores per subset of the benchmark card's `subsets:` column: {name: {"n": count, metric: value}}.
+
+    `aggregate` is the bench's own set scorer (engine/bench.py `_aggregate`), so a subset is scored
+    exactly as the whole set is. Rows group by their stored `meta` value; rows without one are "unknown".
+    None when the card declares no subsets.
+    """
+    from harness.data.cards import subset_name
+
+    column = ((data_format or {}).get("subsets") or {}).get("column")
+    if not column:
+        return None
+    subsets = data_format["subsets"]
+    order = subsets.get("order") or list((subsets.get("names") or {}).values())
+    groups: dict[str, list[dict]] = {name: [] for name in order}
+    for row in samples:
+        name = subset_name(data_format, (row.get("meta") or {}).get(column)) or "unknown"
+        groups.setdefault(name, []).append(row)
+    return {name: {"n": len(rows), **(aggregate(rows) if rows else {})} for name, rows in groups.items()}
 
 
 def metric_info(names: Sequence[str] | None = None) -> dict[str, dict[str, object]]:

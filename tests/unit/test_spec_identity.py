@@ -13,6 +13,7 @@ import yaml
 
 from harness.cli import main
 from harness.plan import BenchRequest, plan
+from tests.helpers import can_finetune, models_where
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def _changes(config: Path, file: str, change, **request) -> tuple[str, str]:
     ("models/qwen2vl.yaml", lambda d: d.update(attn_implementation="eager")),  # attention kernel
     ("models/qwen2vl.yaml", lambda d: d.update(trust_remote_code=True)),  # which code runs
     ("models/qwen2vl.yaml", lambda d: d.update(adapter="harness.adapters.smolvlm:SmolVLMAdapter")),  # adapter class
-    ("benchmarks/chartqa.yaml", lambda d: d.update(prompt_suffix="\nAnswer with a single word.")),  # prompt
+    ("benchmarks/chartqa.yaml", lambda d: d["prompts"].update(vlmevalkit="\nAnswer with a single word.")),  # prompt
     ("benchmarks/chartqa.yaml", lambda d: d["decoding"].update(max_new_tokens=32)),  # decoding
     ("benchmarks/chartqa.yaml", lambda d: d.update(metrics=["relaxed_accuracy"])),  # metrics
     ("benchmarks/chartqa.yaml", lambda d: d.update(dataset_revision="a" * 40)),  # data revision
@@ -139,7 +140,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(config, capsys, harness_env):
 
     assert main(["bench", "--all", "--preset", "smoke", "--dry-run", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert {f["model"] for f in data["finetunes"]} == {"qwen2vl", "smolvlm", "moondream"}
+    assert sorted(f["model"] for f in data["finetunes"]) == models_where(can_finetune)  # one per tunable card
     needs = {r["adapter_id"] for r in data["runs"] if r["variant"] == "finetuned"}
     assert needs == {f["adapter_id"] for f in data["finetunes"]}  # the graph: every fine-tuned run names its fine-tune
     assert all(r["model_facts"]["adapter"] for r in data["runs"])
