@@ -1,14 +1,15 @@
-# One image per model, all from this file: the model's pinned set is docker/<MODEL>/requirements.lock
-# (moondream: transformers 4.48.3 + peft 0.14.0; smolvlm and qwen2vl: transformers 5.24.0 + peft 0.21.2).
+# One image per pinned environment, all from this file: build arg IMAGE names the folder
+# docker/<IMAGE>/requirements.lock (a card's `image: harness-<IMAGE>`; cards with the same pins share one).
+# (moondream: transformers 4.48.3 + peft 0.14.0; the transformers-5 image: transformers 5.24.0 + peft 0.21.2).
 #
-#   docker compose build bench-qwen2vl        (after `docker compose build base`; compose passes MODEL)
-#   docker build -f docker/model.Dockerfile --build-arg MODEL=qwen2vl -t harness-qwen2vl:0.1.0 .
-ARG MODEL
+#   docker compose build bench-qwen2vl        (after `docker compose build base`; compose passes IMAGE)
+#   docker build -f docker/model.Dockerfile --build-arg IMAGE=qwen2vl -t harness-qwen2vl:0.1.0 .
+ARG IMAGE
 ARG BASE_IMAGE=harness-base:0.1.0
 
 # ---------------------------------------------------------------- builder: pip over TLS, thrown away
 FROM ${BASE_IMAGE} AS builder
-ARG MODEL
+ARG IMAGE
 ARG PIP_VERSION=26.0.1
 # As in docker/base/Dockerfile: pip reads these; recorded in this discarded stage only.
 ARG PIP_FIND_LINKS
@@ -32,7 +33,7 @@ RUN find /tmp/certs -name '*.crt' -exec cp {} /usr/local/share/ca-certificates/ 
 # image then ships only what this model adds, and never a second copy of torch. A package the
 # lock pins differently from the base lands here and shadows the base's copy (this venv's
 # site-packages comes first on sys.path).
-COPY docker/${MODEL}/requirements.lock /tmp/build/requirements.lock
+COPY docker/${IMAGE}/requirements.lock /tmp/build/requirements.lock
 RUN python -m venv /opt/model-venv \
     && purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; } \
     && purelib /opt/venv/bin/python > "$(purelib /opt/model-venv/bin/python)/_harness_base_venv.pth" \
@@ -45,25 +46,24 @@ RUN /opt/model-venv/bin/pip install --no-deps --no-build-isolation /tmp/src \
 
 # ---------------------------------------------------------------- the image
 FROM ${BASE_IMAGE}
-ARG MODEL
+ARG IMAGE
 ARG HARNESS_VERSION=0.1.0
 COPY --from=builder /opt/model-venv /opt/model-venv
 COPY models /opt/harness/models
 COPY benchmarks /opt/harness/benchmarks
 COPY presets /opt/harness/presets
-COPY docker/${MODEL}/requirements.lock /opt/harness/requirements.lock
-LABEL org.opencontainers.image.title="harness-${MODEL}" \
+COPY docker/${IMAGE}/requirements.lock /opt/harness/requirements.lock
+LABEL org.opencontainers.image.title="harness-${IMAGE}" \
       org.opencontainers.image.version="${HARNESS_VERSION}" \
-      harness.model="${MODEL}"
+      harness.image="${IMAGE}"
 ENV VIRTUAL_ENV=/opt/model-venv \
     PATH=/opt/model-venv/bin:${PATH} \
-    HARNESS_CONFIG_DIR=/opt/harness \
-    HARNESS_MODEL=${MODEL}
+    HARNESS_CONFIG_DIR=/opt/harness
 # What every run's manifest records (harness/manifest.py): the tag this image was built as and the
 # harness commit inside it (an image has no .git). Declared after the last COPY, so a new commit
 # changes metadata only. The image id and registry digest exist only after the build: the docker
 # runner passes them in at `docker run` (HARNESS_IMAGE_ID, HARNESS_IMAGE_DIGEST).
-ARG HARNESS_IMAGE=harness-${MODEL}:${HARNESS_VERSION}
+ARG HARNESS_IMAGE=harness-${IMAGE}:${HARNESS_VERSION}
 ARG HARNESS_GIT_SHA
 LABEL org.opencontainers.image.revision="${HARNESS_GIT_SHA}"
 ENV HARNESS_IMAGE=${HARNESS_IMAGE} \

@@ -19,8 +19,8 @@
 #   HARNESS_DOCKER_CI_WORK   work folder (default: a temporary one, removed at the end)
 #   HARNESS_WHEEL_DIRS       folders of wheels to serve to pip (default: this machine's /opt wheel dirs)
 #   HARNESS_WHEELHOUSE_PORT  loopback port of that wheelhouse (default 38765)
-#   HARNESS_DOCKER_MODELS    models to fine-tune with compose (default: every finetune-<model> service of
-#                            compose.cpu.yaml that has a models/<model>.yaml card); bench runs --all
+#   HARNESS_DOCKER_MODELS    models to fine-tune with compose (default: every card that can fine-tune, from
+#                            `harness models --json`); bench runs --all
 #   HARNESS_DOCKER_KEEP_ENGINE=1  leave a dockerd that this script started running
 #   PYTHON                   interpreter with the harness's host dependencies (default: python3)
 set -uo pipefail
@@ -167,18 +167,27 @@ export HARNESS_GIT_SHA=${HARNESS_GIT_SHA:-$(git rev-parse HEAD 2>/dev/null)}
 # A sentinel token: present in the environment of every build and run, it must appear in no image
 # (tests/docker checks history and config) and in no log line the runner hands back.
 export HF_TOKEN=${HF_TOKEN:-hf_ci_sentinel_$(date +%s)_do_not_bake}
+# The registry says what to build and run (`harness models --json`): one image per card `image:`
+# (docker/<image minus harness->/), and every card that can fine-tune. compose.cpu.yaml must match it.
+"$PYTHON" scripts/compose-gen.py --check || die "compose files out of date: run python3 scripts/compose-gen.py"
+CARDS_JSON=$("$PYTHON" -m harness.cli models --json) || die "harness models --json failed"
+registry() {  # registry 'python expression over c (one card record)' -> the value per card, one a line
+    "$PYTHON" -c "import json, sys
+for c in json.loads(sys.stdin.read()):
+    v = $1
+    if v: print(v)" <<<"$CARDS_JSON" | awk '!seen[$0]++'
+}
+mapfile -t IMAGE_DIRS < <(registry 'c["image"].removeprefix("harness-")')
 if [[ -n ${HARNESS_DOCKER_MODELS:-} ]]; then
     read -r -a MODELS <<<"$HARNESS_DOCKER_MODELS"
 else
-    mapfile -t MODELS < <("$PYTHON" -c '
-import pathlib, yaml
-services = yaml.safe_load(open("compose.cpu.yaml"))["services"]
-for name in sorted(services):
-    if name.startswith("finetune-") and pathlib.Path("models", name[9:] + ".yaml").exists():
-        print(name[9:])')
+    mapfile -t MODELS < <(registry 'c["name"] if c["supports"].get("finetune") != [] else ""')
 fi
-(( ${#MODELS[@]} )) || die "no finetune-<model> service in compose.cpu.yaml has a models/<model>.yaml card"
-say "fine-tune with compose: ${MODELS[*]}; image tag $TAG"
+(( ${#MODELS[@]} )) || die "no model card can fine-tune (harness models --json)"
+image_dir_of() {  # the docker/ folder of a model's image
+    registry "c['image'].removeprefix('harness-') if c['name'] == '$1' else ''"
+}
+say "images: ${IMAGE_DIRS[*]}; fine-tune with compose: ${MODELS[*]}; image tag $TAG"
 
 build() {  # build NAME DOCKERFILE [build args...]; output in $WORK/build-NAME.log
     local name=$1 file=$2; shift 2
@@ -211,10 +220,10 @@ else
     build harness-base docker/base/Dockerfile --build-arg "BASE_IMAGE=$STANDIN" || die "build of harness-base failed"
     # The model images only add a venv to the base: build them side by side (mostly unzipping and I/O).
     pids=()
-    for m in moondream smolvlm qwen2vl; do
-        build "harness-$m" docker/model.Dockerfile --build-arg "MODEL=$m" \
+    for d in "${IMAGE_DIRS[@]}"; do
+        build "harness-$d" docker/model.Dockerfile --build-arg "IMAGE=$d" \
             --build-arg "BASE_IMAGE=harness-base:$TAG" \
-            --build-arg "HARNESS_VERSION=$TAG" --build-arg "HARNESS_IMAGE=harness-$m:$TAG" \
+            --build-arg "HARNESS_VERSION=$TAG" --build-arg "HARNESS_IMAGE=harness-$d:$TAG" \
             --build-arg "HARNESS_GIT_SHA=$HARNESS_GIT_SHA" &
         pids+=($!)
     done
@@ -236,7 +245,11 @@ phase_start finetune
 failed=()
 for m in "${MODELS[@]}"; do
     t=$(date +%s)
-    if ! "${COMPOSE[@]}" -f compose.cpu.yaml run --rm -T "finetune-$m" >"$WORK/finetune-$m.log" 2>&1; then
+    # The generic service, in the image the card names (the named finetune-<model> ones differ only in entrypoint).
+    image_dir=$(image_dir_of "$m")
+    [[ -n $image_dir ]] || { say "finetune: no card named $m"; failed+=("$m"); continue; }
+    if ! HARNESS_MODEL_IMAGE=$image_dir "${COMPOSE[@]}" -f compose.cpu.yaml run --rm -T finetune "$m" \
+            >"$WORK/finetune-$m.log" 2>&1; then
         tail -n 25 "$WORK/finetune-$m.log"
         say "finetune-$m failed after $(( $(date +%s) - t ))s"
         failed+=("$m")
@@ -270,7 +283,7 @@ bench_log=$WORK/bench.log
 rc=$?
 (( rc == 0 )) || { tail -n 30 "$bench_log"; FAILURES+=("harness bench --runner docker exited with $rc"); }
 n_results=$(find "$HARNESS_HOST_RESULTS" -name result.json | wc -l)
-n_cards=$(find models -name '*.yaml' | wc -l)
+n_cards=$(registry 'c["name"]' | wc -l)
 say "bench: $n_results result.json for $n_cards model cards"
 (( n_results >= n_cards )) || FAILURES+=("bench wrote $n_results result.json files for $n_cards model cards")
 # The same rows the local runner produces: base for every card, finetuned where the card supports it.
@@ -341,7 +354,7 @@ hf_repo=hub/models--Qwen--Qwen2-VL-2B-Instruct
 in_volume() {  # in_volume 'shell command' [docker run args...]: as root, on the shared HF cache volume
     local script=$1; shift
     docker run --rm --network none --user 0:0 --entrypoint /bin/sh -v "$hf_volume:/data/hf-cache" "$@" \
-        "harness-qwen2vl:$TAG" -c "$script"
+        "harness-$(image_dir_of qwen2vl):$TAG" -c "$script"
 }
 created_volume="" staged_in_volume=""
 if ! docker volume inspect "$hf_volume" >/dev/null 2>&1; then

@@ -80,3 +80,42 @@ def synthetic_examples(cache, name: str, n: int, seed: int) -> list:
     if not folder.exists():
         write_synthetic(folder, sizes={"train": n, "val": 0, "test": 0}, seed=seed)
     return list(load_split(str(folder), "train"))
+
+
+# --- registry queries: tests take their model lists from the cards, never from a hard-coded list ------
+
+def can_finetune(card) -> bool:
+    """The planner's rule (plan.py): a card fine-tunes unless `supports: finetune: []` says it cannot."""
+    return card.supports.get("finetune") != []
+
+
+def batches(card) -> bool:
+    """Real batched generation (moondream2025's `batching: none ...` runs queries one at a time)."""
+    return not str(card.supports.get("batching") or "").startswith("none")
+
+
+def runs_here(card) -> bool:
+    """This interpreter satisfies the card's pins (`harness doctor`), so it runs with --runner local."""
+    from harness.doctor import check_card
+
+    return not check_card(card)
+
+
+def models_where(keep=lambda card: True, *, one_per: str | None = None) -> list[str]:
+    """Names of the registered cards for which `keep(card)` holds, sorted.
+
+    `one_per="adapter"` (or "image", "family", any card field) keeps the first such card of each value:
+    a bounded, registry-driven selection for heavy tests of code that is shared within a group, so
+    that adding cards does not multiply CI time.
+    """
+    from harness.registry import list_models
+
+    chosen, seen = [], set()
+    for card in list_models():
+        if not keep(card):
+            continue
+        group = getattr(card, one_per) if one_per else card.name
+        if group not in seen:
+            seen.add(group)
+            chosen.append(card.name)
+    return chosen

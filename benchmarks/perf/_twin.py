@@ -18,6 +18,13 @@ os.environ.setdefault("HARNESS_CONFIG_DIR", str(REPO))
 sys.path.insert(0, str(REPO))
 
 
+def model_names() -> list[str]:
+    """The registered cards (models/*.yaml): what `--model` accepts."""
+    from harness.registry import list_models
+
+    return [card.name for card in list_models()]
+
+
 @dataclass
 class Twin:
     adapter: object

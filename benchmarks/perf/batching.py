@@ -14,12 +14,12 @@ import argparse
 import json
 from dataclasses import replace
 
-from _twin import bench_once, describe_machine, median, open_twin
+from _twin import bench_once, describe_machine, median, model_names, open_twin
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="qwen2vl")
+    parser.add_argument("--model", default="qwen2vl", choices=model_names(), help="a registered card")
     parser.add_argument("--samples", type=int, default=64, help="default: the whole smoke test split")
     parser.add_argument("--sizes", default="1,8", help="batch sizes; the gain is last over first")
     parser.add_argument("--repeats", type=int, default=3)

@@ -24,7 +24,7 @@ import argparse
 import json
 import time
 
-from _twin import bench_once, describe_machine, median, open_twin
+from _twin import bench_once, describe_machine, median, model_names, open_twin
 
 
 def bare_loop(twin, batch_size: int) -> tuple[float, float]:
@@ -62,7 +62,7 @@ def bare_loop(twin, batch_size: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="qwen2vl")
+    parser.add_argument("--model", default="qwen2vl", choices=model_names(), help="a registered card")
     parser.add_argument("--samples", type=int, default=64, help="default: the whole smoke test split")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=8, help="pairs of runs (each pair: bare + harness)")

@@ -9,7 +9,7 @@ every 10 ms (RSS on CPU).
 
 Run on any GPU box:  python benchmarks/perf/realsize.py
 On CPU / in CI:      python benchmarks/perf/realsize.py --tiny   (same code path, toy widths)
-Options: --models qwen2vl,smolvlm,moondream --batch-sizes 1,8 --new-tokens 32 --repeats 3
+Options: --models qwen2vl,smolvlm --batch-sizes 1,8 --new-tokens 32 --repeats 3
          --dtype bfloat16 --attn sdpa --json figures.json
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # the harness, for its trackers
 
-CONFIGS = {"qwen2vl": "qwen2vl_2b.json", "smolvlm": "smolvlm_base.json", "moondream": "moondream2.json"}
+# Architectures this script builds at real size, by model-card `family` (the models come from the registry).
+CONFIGS = {"qwen2vl": "qwen2vl_2b.json", "idefics3": "smolvlm_base.json", "moondream2": "moondream2.json"}
 TEXT_IDS = (1000, 30000)  # ordinary token ids for the random question text (no special tokens)
 
 
@@ -37,8 +38,8 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_spec(name: str, tiny: bool) -> dict:
-    spec = json.loads((HERE / "configs" / CONFIGS[name]).read_text())
+def load_spec(family: str, tiny: bool) -> dict:
+    spec = json.loads((HERE / "configs" / CONFIGS[family]).read_text())
     if tiny:
         spec = {**spec, **{k: deep_merge(spec.get(k, {}), v) for k, v in spec.get("tiny", {}).items()}}
     return spec
@@ -214,7 +215,22 @@ def build_moondream(spec: dict, device: str, dtype, attn: str):
     return model, make, {"eos": text_config.eos_token_id, "pad": text_config.eos_token_id}
 
 
-BUILDERS = {"qwen2vl": build_qwen2vl, "smolvlm": build_smolvlm, "moondream": build_moondream}
+BUILDERS = {"qwen2vl": build_qwen2vl, "idefics3": build_smolvlm, "moondream2": build_moondream}
+
+
+def registry_models(names: str | None) -> dict[str, str]:
+    """{model: family} for the cards asked for (default: every card whose family this script can build)."""
+    import os
+
+    os.environ.setdefault("HARNESS_CONFIG_DIR", str(HERE.parents[1]))
+    from harness.registry import list_models, load_model
+
+    cards = [load_model(n) for n in names.split(",")] if names else list_models()
+    unbuildable = [c.name for c in cards if c.family not in BUILDERS]
+    if names and unbuildable:
+        raise SystemExit(f"realsize: --models: no real-size builder for {', '.join(unbuildable)} "
+                           f"(families built here: {', '.join(BUILDERS)})")
+    return {c.name: c.family for c in cards if c.family in BUILDERS}
 
 
 # --- measurement ---------------------------------------------------------------------------------
@@ -271,7 +287,7 @@ def fmt_mem(mem: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="toy widths, same code path (CPU / CI)")
-    parser.add_argument("--models", default="qwen2vl,smolvlm,moondream")
+    parser.add_argument("--models", help="comma-separated card names (default: every card of a family built here)")
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--new-tokens", type=int, default=32, help="generated per sample (min = max)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -298,10 +314,10 @@ def main() -> None:
     figures = {"tiny": args.tiny, "device": device, "hardware": env["hardware"], "dtype": str(dtype),
                "attn": args.attn, "new_tokens": args.new_tokens, "repeats": args.repeats,
                "torch": torch.__version__, "transformers": transformers.__version__, "models": {}}
-    for name in args.models.split(","):
-        spec = load_spec(name, args.tiny)
+    for name, family in registry_models(args.models).items():
+        spec = load_spec(family, args.tiny)
         torch.manual_seed(0)
-        model, make, ids = BUILDERS[name](spec, device, dtype, args.attn)
+        model, make, ids = BUILDERS[family](spec, device, dtype, args.attn)
         model.eval()
         params = sum(p.numel() for p in model.parameters())
         weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20

@@ -6,9 +6,11 @@ import os
 
 import pytest
 
+from harness.registry import list_models
 from harness.runners.docker import image_for
 
-MODELS = ("moondream", "smolvlm", "qwen2vl")
+# One per image the cards name (cards with the same pins share one): {image name: a card that runs in it}.
+IMAGES = {card.image: card.name for card in reversed(list_models())}
 # Set by scripts/docker-ci.sh after it built the images: then a missing image fails instead of skipping.
 EXPECT_IMAGES = os.environ.get("HARNESS_EXPECT_IMAGES") == "1"
 
@@ -44,9 +46,9 @@ def base_image(docker_client) -> str:
     return _image_or_skip(docker_client, image_for("base"))
 
 
-@pytest.fixture(scope="session", params=MODELS)
+@pytest.fixture(scope="session", params=sorted(IMAGES))
 def model_image(request, docker_client) -> str:
-    return _image_or_skip(docker_client, image_for(request.param))
+    return _image_or_skip(docker_client, image_for(IMAGES[request.param], name=request.param))
 
 
 @pytest.fixture(scope="session")
@@ -54,10 +56,10 @@ def any_model_image(docker_client) -> str:
     """The first model image that exists (for behaviour that is the same in all of them)."""
     from docker.errors import ImageNotFound
 
-    for model in ("smolvlm", "qwen2vl", "moondream"):
+    for image, model in sorted(IMAGES.items()):
         try:
-            docker_client.images.get(image_for(model))
-            return image_for(model)
+            docker_client.images.get(image_for(model, name=image))
+            return image_for(model, name=image)
         except ImageNotFound:
             continue
     if EXPECT_IMAGES:

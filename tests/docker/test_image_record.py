@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_model_image_bakes_its_tag_and_commit_into_the_environment():
     text = (REPO / "docker/model.Dockerfile").read_text()
     final = text[text.rindex("\nFROM "):]  # the image itself, not the discarded builder
-    assert "ARG HARNESS_IMAGE=harness-${MODEL}:${HARNESS_VERSION}" in final
+    assert "ARG HARNESS_IMAGE=harness-${IMAGE}:${HARNESS_VERSION}" in final
     assert re.search(r"ARG HARNESS_GIT_SHA\n", final)
     assert re.search(r"ENV HARNESS_IMAGE=\$\{HARNESS_IMAGE\} \\\n\s+HARNESS_GIT_SHA=\$\{HARNESS_GIT_SHA\}", final)
     # After the last COPY: a new commit must not invalidate the layers below.

@@ -152,7 +152,7 @@ def test_run_in_image_names_the_build_command_for_a_missing_image(docker_client)
     with pytest.raises(
         HarnessError,
         match=r"image harness-qwen2vl:no-such-tag not found: build it with "
-        r"`docker compose build bench-qwen2vl`",
+        r"`HARNESS_MODEL_IMAGE=qwen2vl docker compose build bench`",
     ):
         run_in_image("harness-qwen2vl:no-such-tag", ["models"], gpu=False)
 

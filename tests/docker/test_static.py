@@ -17,7 +17,6 @@ from harness.runners import docker as runner
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS = ("moondream", "smolvlm", "qwen2vl")
 DOCKERFILES = [REPO / "docker/base/Dockerfile", REPO / "docker/model.Dockerfile"]
 # pyproject's host dependencies and the model side every image needs.
 REQUIRED_IN_EVERY_LOCK = (
@@ -25,11 +24,14 @@ REQUIRED_IN_EVERY_LOCK = (
     "transformers peft accelerate bitsandbytes nvidia-ml-py"
 ).split()
 CARDS = {p.stem: yaml.safe_load(p.read_text()) for p in sorted(REPO.glob("models/*.yaml"))}
+# The model images: one per card `image:` (cards with the same pins share one), docker/<image minus harness->/.
+IMAGES = sorted({card["image"].removeprefix("harness-") for card in CARDS.values()})
+GENERIC = {"finetune", "bench"}  # any card: `compose run finetune MODEL`, `compose run bench --model MODEL`
 
 
 def _expected_services() -> set[str]:
     """A bench service per model card with an image; a finetune service where the card can fine-tune."""
-    services = {"base"}
+    services = {"base", *GENERIC}
     for name, card in CARDS.items():
         if card.get("image"):
             services.add(f"bench-{name}")
@@ -64,12 +66,12 @@ def test_hadolint_passes_on_every_dockerfile():
 
 
 def test_one_dockerfile_serves_every_model():
-    # Each image differs only in its lock: docker/<model>/requirements.lock, chosen by MODEL.
+    # Each image differs only in its lock: docker/<image>/requirements.lock, chosen by IMAGE.
     text = (REPO / "docker/model.Dockerfile").read_text()
-    assert "COPY docker/${MODEL}/requirements.lock" in text
+    assert "COPY docker/${IMAGE}/requirements.lock" in text
     assert [p.parent.name for p in REPO.glob("docker/*/Dockerfile")] == ["base"]
-    for model in MODELS:
-        assert (REPO / "docker" / model / "requirements.lock").exists()
+    for image in IMAGES:
+        assert (REPO / "docker" / image / "requirements.lock").exists()
 
 
 def test_locks_are_fully_pinned_and_leave_torch_to_the_base():
@@ -77,7 +79,7 @@ def test_locks_are_fully_pinned_and_leave_torch_to_the_base():
     assert torch_lock["torch"] and torch_lock["torchvision"]
     constraint = (REPO / "docker/constraints.txt").read_text()
     assert f"torch=={torch_lock['torch']}" in constraint
-    for model in MODELS:
+    for model in IMAGES:
         pins = _lock(REPO / "docker" / model / "requirements.lock")
         leaked = [p for p in pins if p in {"torch", "torchvision", "triton"} or p.startswith(("nvidia-c", "cuda-"))]
         assert not leaked, f"{model} lock installs what the base provides: {leaked}"
@@ -88,10 +90,11 @@ def test_locks_are_fully_pinned_and_leave_torch_to_the_base():
     major, minor = map(int, moondream["transformers"].split(".")[:2])
     assert (4, 44) <= (major, minor) < (4, 49), "Moondream2 2024 remote code needs 4.44 <= transformers < 4.49"
     assert "einops" in moondream
-    for model in ("smolvlm", "qwen2vl"):
-        pins = _lock(REPO / "docker" / model / "requirements.lock")
-        assert pins["transformers"] == "5.24.0"
-        assert pins["peft"].startswith("0.21.")
+    for name, card in CARDS.items():  # an exact pin in a card is the exact version in its image
+        pins = _lock(REPO / "docker" / card["image"].removeprefix("harness-") / "requirements.lock")
+        for package, spec in (card.get("environment") or {}).items():
+            if str(spec).startswith("==") and package in pins:
+                assert pins[package] == spec[2:], (name, package)
 
 
 def test_compose_files_define_the_same_services():
@@ -99,9 +102,10 @@ def test_compose_files_define_the_same_services():
     assert set(gpu) == set(cpu)
     assert _expected_services() <= set(gpu), "a model card has no compose service"
     for name in set(gpu) - {"base"}:
-        verb, model = name.split("-", 1)
+        verb, _, model = name.partition("-")
         assert gpu[name]["entrypoint"] == cpu[name]["entrypoint"]
         expected = ["harness", "finetune", model] if verb == "finetune" else ["harness", "bench", "--model", model]
+        expected = expected[:2] if not model else expected  # the generic pair: the model is the first argument
         assert gpu[name]["entrypoint"][: len(expected)] == expected
         # No `command:`: arguments after the service name on `compose run` must append, not replace.
         assert "command" not in gpu[name] and "command" not in cpu[name]
@@ -117,6 +121,11 @@ def test_compose_images_match_the_cards_and_the_runner(monkeypatch):
     tag = f"${{HARNESS_IMAGE_TAG:-{__version__}}}"
     for file in ("compose.yaml", "compose.cpu.yaml"):
         for name, service in _compose(file)["services"].items():
+            if name in GENERIC:  # the image HARNESS_MODEL_IMAGE names, built from that folder
+                args = service["build"]["args"]
+                assert service["image"] == f"harness-{args['IMAGE']}:{tag}" == args["HARNESS_IMAGE"], (file, name)
+                assert args["IMAGE"].startswith("${HARNESS_MODEL_IMAGE:-"), (file, name)
+                continue
             model = name.split("-", 1)[1] if name != "base" else "base"
             repo = CARDS[model]["image"] if model in CARDS else f"harness-{model}"
             assert service["image"] == f"{repo}:{tag}", (file, name)
@@ -126,7 +135,7 @@ def test_compose_images_match_the_cards_and_the_runner(monkeypatch):
                 assert build["dockerfile"] == "docker/base/Dockerfile", (file, name)
             else:
                 assert build["dockerfile"] == "docker/model.Dockerfile", (file, name)
-                assert build["args"]["MODEL"] == repo.removeprefix("harness-"), (file, name)
+                assert build["args"]["IMAGE"] == repo.removeprefix("harness-"), (file, name)
 
 
 def test_dockerfile_defaults_follow_the_harness_version():

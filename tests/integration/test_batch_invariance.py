@@ -13,12 +13,14 @@ import pytest
 
 from harness.cli import main
 from harness.registry import list_models
+from tests.helpers import can_finetune
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 16  # two batches of 8
 FT_STEPS = 12  # a short fine-tune: the adapter weights are trained (non-zero LoRA B), at a few seconds' cost
-CASES = [(card.name, ("base", "finetuned") if card.supports.get("finetune") != [] else ("base",))
+# Every twin, by the issue 11 spec: each new card adds one case (its twin, a short fine-tune, 4 bench runs).
+CASES = [(card.name, ("base", "finetuned") if can_finetune(card) else ("base",))
          for card in list_models() if card.twin]
 
 

@@ -19,6 +19,7 @@ from harness.cli import main
 from harness.execute import load_spec
 from harness.orchestrate import prepare_job
 from harness.plan import resolve_paths
+from harness.registry import load_model
 from harness.runners import docker as docker_mod
 from harness.runners.base import FAILED, FINISHED
 from harness.runners.docker_runner import HF_CACHE_VOLUME, JOB_DIR, DockerRunner, container_invocation
@@ -34,7 +35,7 @@ def config(tmp_path, monkeypatch, config_copy):
     """A copy of the configs with a second benchmark (other max_new_tokens and prompt); isolated paths."""
     root = config_copy
     bench = yaml.safe_load((REPO / "benchmarks" / "chartqa.yaml").read_text())
-    bench.update(name="chartqa_short", prompt_suffix=SHORT_SUFFIX)
+    bench.update(name="chartqa_short", prompts={"short": SHORT_SUFFIX}, default_prompt="short")
     bench["decoding"]["max_new_tokens"] = 4
     (root / "benchmarks" / "chartqa_short.yaml").write_text(yaml.safe_dump(bench))
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
@@ -73,7 +74,7 @@ def test_container_executes_the_planned_non_default_spec(config, capsys):
         spec, job, (image, argv, volumes), inside = _container_spec(config, record)
         assert inside == spec and inside.config_hash == spec.config_hash == record["config_hash"]
         assert inside.record() == record  # nothing dropped on the way: not the benchmark, not the revision
-        assert argv == ["execute", "/data/job"] and image == "harness-qwen2vl:" + image.rsplit(":", 1)[1]
+        assert argv == ["execute", "/data/job"] and image == load_model("qwen2vl").image + ":" + image.rsplit(":", 1)[1]
         assert inside.dataset == HUB_DATASET and inside.dataset_revision == HUB_REVISION
         assert inside.model_facts.processor["max_pixels"] == 40000
         if job.kind == "run":
@@ -83,7 +84,7 @@ def test_container_executes_the_planned_non_default_spec(config, capsys):
         # a cache per image; the HF cache every container and compose service shares.
         assert volumes[str(job.folder.resolve())] == "/data/job"
         assert volumes[str((config / "checkpoints").resolve())] == "/data/checkpoints:ro"
-        assert volumes[str((config / "cache" / "container-harness-qwen2vl").resolve())] == "/data/cache"
+        assert volumes[str((config / "cache" / f"container-{load_model('qwen2vl').image}").resolve())] == "/data/cache"
         assert volumes[HF_CACHE_VOLUME] == "/data/hf-cache"
         assert not [t for t in volumes.values() if t.startswith(HUB_DATASET)]  # a hub id is no mount
 
@@ -104,7 +105,7 @@ def test_each_override_reaches_the_container_and_changes_the_run(config, capsys)
 
 def test_local_dataset_and_host_hf_cache_are_mounted(config, capsys, monkeypatch):
     data = config / "charts"
-    assert main(["data", "synth", "--out", str(data), "--train", "0", "--val", "0", "--test", "2"]) == 0
+    assert main(["data", "synth", "--out", str(data), "--train", "2", "--val", "0", "--test", "2"]) == 0
     hf = config / "hf"
     monkeypatch.setenv("HARNESS_HF_CACHE", str(hf))
     for record in _planned(capsys, config, "--dataset", str(data)):

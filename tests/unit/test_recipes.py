@@ -15,7 +15,7 @@ from harness.errors import HarnessError
 from harness.registry import load_model
 from harness.runners.base import FAILED, Outcome, Runner
 from harness.specs import FinetuneRecipe, FinetuneSpec
-from tests.helpers import plan_ft, plan_runs
+from tests.helpers import models_where, plan_ft, plan_runs
 
 
 # --- the cards' recipes -------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ def test_study_recipe_has_the_study_notebooks_values(harness_env):
 
 
 def test_official_recipe_stays_the_default(harness_env):
-    for model in ("qwen2vl", "smolvlm", "moondream"):
+    for model in models_where(lambda card: "study" in card.recipes):
         ok = {"allow_unpinned_code": True}  # moondream's card pins a tag
         default, official = plan_ft(model, **ok), plan_ft(model, recipe="official", **ok)
         assert default == official and default.recipe_name == "official"
@@ -58,10 +58,12 @@ def test_official_recipe_stays_the_default(harness_env):
 
 
 def test_every_named_recipe_cites_a_source(harness_env):
-    for model in ("qwen2vl", "smolvlm", "moondream"):
+    with_recipes = models_where(lambda card: card.recipes)
+    assert {"qwen2vl", "smolvlm", "moondream"} <= set(with_recipes)  # the study's three models
+    for model in with_recipes:
         recipes = load_model(model).recipes
-        assert set(recipes) == {"official", "study"}
-        assert all(len(entry["source"]) > 40 for entry in recipes.values())
+        assert "official" in recipes, model
+        assert all(len(entry["source"]) > 40 for entry in recipes.values()), model
 
 
 def test_twin_overrides_still_apply_on_top_of_the_study_recipe(harness_env):
