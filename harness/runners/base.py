@@ -13,15 +13,17 @@ accounting live once, in the orchestrator; a runner only reports how each submit
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.plugins import Registry
 
-__all__ = ["FAILED", "FINISHED", "RUNNERS", "SKIPPED", "Job", "Outcome", "Runner", "check_output", "get_runner"]
+__all__ = ["FAILED", "FINISHED", "RUNNERS", "SKIPPED", "Job", "JobGraph", "Outcome", "Runner", "check_output",
+           "get_runner"]
 
 FINISHED, SKIPPED, FAILED = "finished", "skipped", "failed"
 
@@ -85,8 +87,43 @@ def check_output(job: Job, exit_code: int | None = None, log_tail: tuple[str, ..
                    "planned spec)", job.folder, exit_code, log_tail)
 
 
+class JobGraph:
+    """The plan's graph over one submission: a run that needs a fine-tune of the same submission waits
+    for it, and starts as soon as it finished (not after every fine-tune); if it did not, the run is
+    skipped with the reason. Every runner's `submit` schedules through this, so they agree on it."""
+
+    def __init__(self, jobs: Iterable[Job]):
+        jobs = list(jobs)
+        ids = {job.id for job in jobs if job.kind == "finetune"}
+        self.ready: deque[Job] = deque()
+        self.waiting: dict[str, list[Job]] = {}
+        for job in jobs:
+            needs = getattr(job.spec, "needs", None) if job.kind == "run" else None
+            if needs in ids:
+                self.waiting.setdefault(needs, []).append(job)
+            else:
+                self.ready.append(job)
+
+    def take(self) -> list[Job]:
+        """The jobs that may start now (each is handed out once)."""
+        out = list(self.ready)
+        self.ready.clear()
+        return out
+
+    def ended(self, outcome: Outcome) -> list[Outcome]:
+        """Release the jobs waiting for `outcome`'s fine-tune; the skipped outcomes when it did not finish."""
+        released = self.waiting.pop(outcome.job_id, []) if outcome.kind == "finetune" else []
+        if outcome.ok:
+            self.ready.extend(released)
+            return []
+        return [Outcome(job.id, job.kind, SKIPPED, f"its fine-tune {outcome.job_id} did not finish", job.folder)
+                for job in released]
+
+
 class Runner:
-    """Base runner: `submit` runs `run_one` over the jobs on `slots()` threads and yields as they end."""
+    """Base runner: `submit` runs `run_one` over the jobs on `slots()` threads and yields as they end,
+    starting each run that needs a fine-tune of the same submission when that fine-tune ends (`JobGraph`).
+    """
 
     name = "base"
 
@@ -104,20 +141,29 @@ class Runner:
             return Outcome(job.id, job.kind, FAILED, str(exc), job.folder)
 
     def submit(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
-        jobs = list(jobs)
-        if self.slots() <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield self._safe(job)
+        graph = JobGraph(jobs)
+        if self.slots() <= 1:  # in this thread, in plan order (a released run queues behind the others)
+            while graph.ready:
+                outcome = self._safe(graph.ready.popleft())
+                yield outcome
+                yield from graph.ended(outcome)
             return
         with ThreadPoolExecutor(max_workers=self.slots(), thread_name_prefix=f"{self.name}-runner") as pool:
-            futures = [pool.submit(self._safe, job) for job in jobs]
-            for future in as_completed(futures):
-                yield future.result()
+            running = {pool.submit(self._safe, job) for job in graph.take()}
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    yield outcome
+                    yield from graph.ended(outcome)
+                running |= {pool.submit(self._safe, job) for job in graph.take()}
 
 
 RUNNERS = Registry("runner")
 RUNNERS.register("local", "harness.runners.local:LocalRunner")
 RUNNERS.register("docker", "harness.runners.docker_runner:DockerRunner")
+RUNNERS.register("ray", "harness.runners.ray_runner:RayRunner")
+RUNNERS.register("venv", "harness.runners.venv:VenvRunner")  # a backend's own Python (vLLM)
 
 
 def get_runner(name: str, **options) -> Runner:
