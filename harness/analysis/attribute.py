@@ -55,7 +55,12 @@ FACTORS: dict[str, tuple[str, frozenset, int]] = {
     "torch": ("torch version", COMPUTE, 0),
     "transformers": ("transformers version", frozenset({"preprocess", *RATE_TERMS, "generate"}), 0),
     "peft": ("peft version", COMPUTE, 0),
+    "backend": ("inference backend (transformers generate / vLLM engine)", ALL_TERMS, 0),
+    "engine": ("vLLM engine settings", COMPUTE, 0),
+    "vllm": ("vllm version", COMPUTE, 0),
 }
+# What a factor was before results recorded it (runs from before backends existed ran transformers).
+UNRECORDED = {"backend": "transformers"}
 SLOW_IF_TRUE = {"adapter": lambda v: v == "adapter"}  # an unmerged adapter adds matmuls
 TERM_CAUSE = {"preprocess": "preprocess", "prefill_rate": "prefill_per_token", "decode_tokens": "generated_tokens",
               "decode_rate": "decode_per_token", "generate": "generate", "postprocess": "postprocess",
@@ -77,7 +82,10 @@ def settings(fa: dict, fb: dict) -> list[Setting]:
     def norm(value) -> str:
         return json.dumps(value, sort_keys=True, default=str)
 
-    return [Setting(f, FACTORS[f][0], fa.get(f), fb.get(f), norm(fa.get(f)) != norm(fb.get(f)))
+    def get(factors: dict, name: str):
+        return factors.get(name, UNRECORDED.get(name))
+
+    return [Setting(f, FACTORS[f][0], get(fa, f), get(fb, f), norm(get(fa, f)) != norm(get(fb, f)))
             for f in FACTORS if f in fa or f in fb]
 
 
@@ -142,6 +150,11 @@ def explain_pair(result_a: dict, result_b: dict, samples_a: list[dict] | None = 
             notes.append("batch sizes differ, so latency is compared per sample (batch time / batch size)")
     if basis not in ("batch", "sample"):
         raise HarnessError(f"basis must be auto, batch or sample, not '{basis}'")
+    if (ra.factors.get("backend") or "transformers") != (rb.factors.get("backend") or "transformers"):
+        notes.append("the inference backends differ: a vLLM batch is one engine call with continuous batching, so "
+                     "only end-to-end time is compared here; per-request TTFT / time per token are in each result "
+                     "(latency.not_comparable), peak memory here is the harness process only, without vLLM's engine "
+                     "process (manifest engine_memory), and `harness compare` reports answer parity")
     step_timed = ra.step_timed and rb.step_timed
     if not step_timed:
         notes.append("one run has no per-step timing, so prefill and decode are compared as one 'generate' term")

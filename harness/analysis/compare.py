@@ -6,6 +6,9 @@ Two runs are comparable when they answered the same questions on the same kind o
   actually read, so a synthetic recipe or a changed file shows) and `limit` (a limited run is never
   paired with a full one);
 - the same hardware as the manifest names it (GPU name, or CPU and core count).
+- the same inference backend (transformers or vLLM): a vLLM "batch" is one engine call with continuous
+  batching, so its latencies do not mean what a transformers run's do (harness/backends/metrics.py);
+  `harness compare` (analysis/parity.py) is the report for runs that differ in backend.
 
 Then their accuracies pair per question and their latencies differ only by what the runs set
 differently (model, variant, decoding, batch size, library versions, ...), which `explain` names.
@@ -28,8 +31,9 @@ def data_key(result: dict) -> tuple:
 
 
 def pair_key(result: dict) -> tuple:
-    """The key comparable runs share: their data (`data_key`) and their hardware."""
-    return (*data_key(result), (result.get("manifest") or {}).get("hardware"))
+    """The key comparable runs share: their data (`data_key`), their hardware and their inference backend."""
+    backend = (result.get("spec") or {}).get("backend", "transformers")  # absent: recorded before backends
+    return (*data_key(result), (result.get("manifest") or {}).get("hardware"), backend)
 
 
 def comparable(a: dict, b: dict) -> bool:
