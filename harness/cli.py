@@ -632,6 +632,10 @@ def _runtime_env(args) -> None:
         os.environ[THREADS_ENV] = str(threads)
     if getattr(args, "verbose", False):
         os.environ[VERBOSE_ENV] = "1"
+    if getattr(args, "debug", False):
+        from harness.runners.base import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,11 @@ or presets/: what it needs is in the spec, and what is in the spec is in its has
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.fileio import read_json
+from harness.fileio import read_json, write_text_atomic
 from harness.lock import folder_lock
 from harness.plan import SYNTHETIC_PREFIX
 from harness.progress import log
@@ -41,7 +42,7 @@ def materialize_dataset(spec: RunSpec | FinetuneSpec, cache: Path) -> str:
         log(f"generating synthetic charts into {target}")
         write_synthetic(target, sizes=dict(spec.synthetic.get("sizes", {})), seed=int(spec.synthetic.get("seed", 0)),
                         data_format=spec.synthetic.get("format"))
-        (target / ".complete").write_text("ok")
+        write_text_atomic(target / ".complete", "ok")
     return str(target)
 
 
@@ -55,6 +56,8 @@ def _execute_finetune(spec: FinetuneSpec, folder: Path, cache: Path, force: bool
     from harness.train.recipe import finetune_status, run_finetune
 
     if finetune_status(folder, spec) == "done" and not force:
+        # A kill between training.json (written last) and the checkpoint's removal leaves it behind.
+        shutil.rmtree(folder / "checkpoint", ignore_errors=True)
         log(f"{spec.model}: fine-tune {spec.adapter_id} already complete in {folder}")
         return read_json(folder / "training.json")
     source = materialize_dataset(spec, cache)

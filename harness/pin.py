@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.fileio import write_text_atomic
 from harness.registry import load_model
 
 __all__ = ["pin_model", "resolve", "rewrite_revision"]
@@ -102,7 +103,7 @@ def pin_model(name: str, write: bool = False) -> list[str]:
         text = path.read_text()
         for section, old, new in changes:
             text = rewrite_revision(text, section, old, new)
-        path.write_text(text)
+        write_text_atomic(path, text)
         load_model(name)  # the rewritten card must still load
         lines.append(f"wrote {path}")
     return lines

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # The layout version of the stored records; the rule for bumping it is in harness/records/__init__.py.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # base: the released weights; finetuned: our fine-tune; study: the original study's published fine-tune.
 VARIANTS = ("base", "finetuned", "study")
@@ -421,7 +421,10 @@ def spec_from_record(record: dict, where: str = "spec.json") -> RunSpec | Finetu
     kind = record.get("kind")
     if kind not in kinds:
         raise HarnessError(f"{where}: 'kind' must be run or finetune, got {kind!r}")
-    spec = kinds[kind].from_dict(record, where)
+    try:
+        spec = kinds[kind].from_dict(record, where)
+    except (TypeError, ValueError) as exc:  # fields missing or of the wrong shape: a damaged or foreign file
+        raise HarnessError(f"{where}: not a {kind} spec this harness can read ({exc})") from None
     if record.get("config_hash") not in (None, spec.config_hash):
         raise HarnessError(f"{where}: stored config_hash {record['config_hash']} is not this spec's "
                            f"{spec.config_hash}: edited by hand, or planned by another harness version "

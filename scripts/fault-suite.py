@@ -159,6 +159,8 @@ def compare_finetune(got: dict, ref: dict, problems: list[str]) -> None:
         problems.append("loss_per_step differs from the uninterrupted run")
     if not same_weights(got["weights"], ref["weights"]):
         problems.append("adapter weights differ from the uninterrupted run")
+    if got["checkpoint_left"]:
+        problems.append("the resume checkpoint was left behind in a finished fine-tune")
 
 
 def one_line_error(log: str, needle: str, problems: list[str]) -> None:

@@ -32,7 +32,17 @@ def _v2_to_v3(record: dict) -> dict:
     return out
 
 
-_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}  # from version -> step to the next; one entry per bump
+def _v3_to_v4(record: dict) -> dict:
+    """4 added optional keys only, each with its default for older files: skipped_samples, oom_retries,
+    subset_metrics, shards, the manifest's dataset_rows_asked / cluster / engine_memory, the engine's
+    per-request latencies (vLLM) and latency.not_comparable. Nothing to convert."""
+    out = {**record, "schema_version": 4}
+    if isinstance(out.get("finetune"), dict):
+        out["finetune"] = _v3_to_v4(out["finetune"])
+    return out
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}  # from version -> step to the next; one entry per bump
 
 
 def upgrade(record: dict, from_version, source: str | Path | None = None) -> dict:

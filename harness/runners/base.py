@@ -13,6 +13,8 @@ accounting live once, in the orchestrator; a runner only reports how each submit
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -26,6 +28,7 @@ __all__ = ["FAILED", "FINISHED", "RUNNERS", "SKIPPED", "Job", "JobGraph", "Outco
            "get_runner"]
 
 FINISHED, SKIPPED, FAILED = "finished", "skipped", "failed"
+DEBUG_ENV = "HARNESS_DEBUG"  # set by `harness --debug`: runners re-raise what they would report
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,10 @@ class Runner:
             return self.run_one(job)
         except HarnessError as exc:
             return Outcome(job.id, job.kind, FAILED, str(exc), job.folder)
+        except Exception as exc:  # a bug in one model's code must not end the other jobs (--debug: raise)
+            if os.environ.get(DEBUG_ENV):
+                raise
+            return _unexpected(job, exc)
 
     def submit(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
         graph = JobGraph(jobs)
@@ -157,6 +164,18 @@ class Runner:
                     yield outcome
                     yield from graph.ended(outcome)
                 running |= {pool.submit(self._safe, job) for job in graph.take()}
+
+
+def _unexpected(job: Job, exc: Exception) -> Outcome:
+    """A failed outcome for an exception nobody turned into a HarnessError; its traceback goes to the job's log."""
+    text = "".join(traceback.format_exception(exc))
+    if job.folder is not None and job.folder.is_dir():
+        with open(job.folder / "log.txt", "a", encoding="utf-8") as fh:
+            fh.write(text)
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    where = [line.strip() for line in text.splitlines() if line.strip().startswith("File ")][-1:]
+    return Outcome(job.id, job.kind, FAILED, f"{type(exc).__name__}: {message} (traceback in "
+                   f"{job.folder / 'log.txt'}; rerun with --debug to raise it)", job.folder, log_tail=tuple(where))
 
 
 RUNNERS = Registry("runner")

@@ -25,8 +25,12 @@ class LocalRunner(Runner):
 
         problems = check_card(job.spec.model_facts)
         if problems:
+            backend = getattr(job.spec, "backend", "transformers")
+            where = ("in the backend's own environment with --runner venv (scripts/vllm-env.sh makes it) or "
+                     "its image with --runner docker" if backend != "transformers"
+                     else "in its own image with --runner docker")
             return Outcome(job.id, job.kind, SKIPPED,
                            f"this Python environment does not match the model's pins ({'; '.join(problems)}); "
-                           f"run it in its own image with --runner docker", job.folder)
+                           f"run it {where}", job.folder)
         execute(job.spec, job.folder, checkpoints=job.checkpoints, cache=job.cache, force=self.force)
         return check_output(job) or Outcome(job.id, job.kind, FINISHED, folder=job.folder)

@@ -148,7 +148,7 @@ def test_a_model_not_in_the_registry(harness_env, capsys):
     assert one_line(capsys) == f"unknown model 'qwen9vl' (known: {known})"
 
 
-@pytest.mark.parametrize("content", [None, "not json {"])
+@pytest.mark.parametrize("content", [None, "not json {", '{"kind": "run"}'])
 def test_a_folder_that_is_not_a_checkpoint_or_run_folder(harness_env, capsys, content):
     """`harness execute` takes the folder a planned spec was written to; anything else is one line."""
     folder = harness_env / "ckpt"
@@ -161,6 +161,8 @@ def test_a_folder_that_is_not_a_checkpoint_or_run_folder(harness_env, capsys, co
     assert message.startswith(str(folder / "spec.json")), message
     if content is None:
         assert "no spec.json here" in message
+    if content and content.startswith("{"):  # JSON, but not a spec: missing fields are named, not a TypeError
+        assert "not a run spec this harness can read" in message and "'model'" in message
 
 
 def test_a_results_folder_from_another_configuration(harness_env, capsys):

@@ -103,3 +103,15 @@ def test_venv_runner_skips_without_the_backend_python(harness_env, monkeypatch, 
     outcome = VenvRunner().run_one(job)
     assert outcome.status == SKIPPED and "does not match the vllm backend's pins" in outcome.reason
     assert "transformers" in outcome.reason
+
+
+def test_local_runner_points_a_vllm_spec_at_its_environment(harness_env, tmp_path):
+    from harness.orchestrate import prepare_job
+    from harness.plan import resolve_paths
+    from harness.runners.base import SKIPPED
+    from harness.runners.local import LocalRunner
+
+    (vl,) = plan_runs(["qwen2vl"], preset="smoke", backend="vllm")  # pins transformers < 5.20; this host: 5.24
+    job = prepare_job(vl, resolve_paths(None, tmp_path / "results", tmp_path / "checkpoints"))
+    outcome = LocalRunner().run_one(job)
+    assert outcome.status == SKIPPED and "--runner venv" in outcome.reason and "scripts/vllm-env.sh" in outcome.reason

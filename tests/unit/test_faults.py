@@ -145,12 +145,13 @@ def test_an_oom_at_batch_size_one_is_one_line():
 
 
 def test_oom_retries_is_a_declared_field_and_old_results_still_load():
-    from harness.records import RunResult
+    from harness.records import RunResult, upgrade
 
-    base = {"schema_version": 3, "run_id": "r", "spec": {}}
-    assert RunResult.from_dict(base).oom_retries is None
+    old = {"schema_version": 3, "run_id": "r", "spec": {}}  # written before the field existed
+    assert RunResult.from_dict(upgrade(old, 3)).oom_retries is None
     retries = [{"batch_index": 0, "from": 4, "to": 2}]
-    assert RunResult.from_dict({**base, "oom_retries": retries}).to_dict()["oom_retries"] == retries
+    new = {**upgrade(old, 3), "oom_retries": retries}
+    assert RunResult.from_dict(new).to_dict()["oom_retries"] == retries
 
 
 def _tiny_run(tmp_path, monkeypatch, fault: str):
