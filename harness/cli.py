@@ -288,28 +288,29 @@ def _load_run_in(load_run, run: str, folders: list[Path]):
     return load_run(run, folders[-1])  # the last folder's error names what was searched for
 
 
-def cmd_explain(args) -> int:
-    from harness.analysis import explain_pair, load_run
+def _two_runs(args) -> tuple:
+    """(result_a, samples_a, result_b, samples_b) of RUN_A / RUN_B: folders, or run ids in --results / the preset's."""
+    from harness.analysis import load_run
 
     if not (Path(args.run_a).exists() and Path(args.run_b).exists()):  # run ids: find their folder
         args.preset = _preset_with_runs(args) or args.preset
     folders = [Path(d) for d in args.results or []] or [_paths(args).results]
-    result_a, samples_a = _load_run_in(load_run, args.run_a, folders)
-    result_b, samples_b = _load_run_in(load_run, args.run_b, folders)
+    return (*_load_run_in(load_run, args.run_a, folders), *_load_run_in(load_run, args.run_b, folders))
+
+
+def cmd_explain(args) -> int:
+    from harness.analysis import explain_pair
+
+    result_a, samples_a, result_b, samples_b = _two_runs(args)
     explanation = explain_pair(result_a, result_b, samples_a, samples_b, basis=args.basis)
     print(json.dumps(explanation.to_dict(), indent=2, default=str) if args.json else explanation.to_markdown())
     return 0
 
 
 def cmd_compare(args) -> int:
-    from harness.analysis import load_run
     from harness.analysis.parity import parity
 
-    if not (Path(args.run_a).exists() and Path(args.run_b).exists()):  # run ids: find their folder
-        args.preset = _preset_with_runs(args) or args.preset
-    folders = [Path(d) for d in args.results or []] or [_paths(args).results]
-    result_a, samples_a = _load_run_in(load_run, args.run_a, folders)
-    result_b, samples_b = _load_run_in(load_run, args.run_b, folders)
+    result_a, samples_a, result_b, samples_b = _two_runs(args)
     report = parity(result_a, samples_a, result_b, samples_b)
     print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else "\n".join(report.lines(args.show)))
     if args.min_share is not None and report.share < args.min_share - 1e-12:
