@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from harness import faults
 from harness.backends.metrics import engine_latency
+from harness.data.schema import RowError, check_skipped
 from harness.engine.factors import speed_factors
 from harness.errors import HarnessError
 from harness.fileio import write_bytes_atomic
@@ -163,7 +164,10 @@ def _save_thumbnails(store: RunStore, examples: list, fingerprint: str | None) -
             continue
         key = (str(fingerprint), str(example.id))
         if key not in _THUMB_PNG or fingerprint is None:
-            image = example.image.copy()
+            try:
+                image = example.image.copy()
+            except RowError:  # the bench finds and records it when its batch decodes it
+                continue
             image.thumbnail((240, 240), reducing_gap=2.0)
             buffer = io.BytesIO()
             image.save(buffer, format="PNG", compress_level=1)  # fast: written inside the bench's wall time
@@ -250,11 +254,15 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
     done = store.done_samples()
     done_ids = {row["id"] for row in done}
     todo = [ex for ex in data if ex.id not in done_ids]
-    todo, skipped = _skip_undecodable(todo, data)
+    skips = _Skips(data)
     progress = Progress(len(data), f"bench {spec.model}/{spec.variant} bs{spec.batch_size}", done=len(done))
-    _save_thumbnails(store, [ex for ex in data[:THUMBNAILS] if ex.id not in skipped],
-                     getattr(data, "fingerprint", None))
-    warmup_ms = _warm_up(adapter, todo[: spec.batch_size], spec, decoding) if todo else None
+    _save_thumbnails(store, data[:THUMBNAILS], getattr(data, "fingerprint", None))
+    warmup_ms = None
+    while todo and warmup_ms is None:
+        try:
+            warmup_ms = _warm_up(adapter, todo[: spec.batch_size], spec, decoding)
+        except RowError:  # an image that fails only when decoded: drop it (recorded) and warm up on the rest
+            todo = skips.usable(todo[: spec.batch_size]) + todo[spec.batch_size:]
     faults.point("bench.after_warmup")
     batch_index = 1 + max((row["batch_index"] for row in done), default=-1)
     oom_retries: list[dict] = []  # this session's; the rows keep each batch's actual batch_size
@@ -269,7 +277,13 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="samples-writer") as writer:
         for batch in _batches(todo, spec.batch_size):
             faults.point("bench.before_batch")
-            rows, batch_index = _run_halving(adapter, batch, spec, decoding, batch_index, oom_retries)
+            try:
+                rows, batch_index = _run_halving(adapter, batch, spec, decoding, batch_index, oom_retries)
+            except RowError:  # as above; the failed attempt's time is discarded with it
+                batch = skips.usable(batch)
+                if not batch:
+                    continue
+                rows, batch_index = _run_halving(adapter, batch, spec, decoding, batch_index, oom_retries)
             per_sample = score([r["prediction"] for r in rows], [r["references"] for r in rows],
                                per_sample_metrics).per_sample
             for row, values in zip(rows, per_sample):
@@ -284,27 +298,37 @@ def run_bench(spec: RunSpec, store: RunStore, adapter: InferenceAdapter, data, m
         spec, store.done_samples(), manifest=manifest, env=adapter.environment(), decoding=decoding,
         clock=StepTimer(adapter.request.device).clock, memory=memory.result, warmup_ms=warmup_ms, merge_ms=merge_ms,
         session_wall_s=round(time.perf_counter() - started, 3), resumed=len(done), started_at=started_at,
-        oom_retries=oom_retries, skipped=list(skipped.values()))
+        oom_retries=oom_retries, skipped=skips.records())
 
 
-def _skip_undecodable(todo: list, data) -> tuple[list, dict[str, dict]]:
-    """Decode each image once before the timed loop: one that fails (a body cut behind a good header) is
-    skipped with its reason, like the rows the loader skipped, instead of crashing the run (data/schema.py)."""
-    from harness.data.schema import RowError, check_skipped
+class _Skips:
+    """Rows left out of a run: those the loader skipped, and images that fail only when decoded (a body cut
+    behind a good header). Those are found where the batch decodes them, so good data costs no extra decode;
+    the bound on skipped rows (data/schema.py) applies to both together."""
 
-    skipped = {s.id: s.record() for s in getattr(data, "skipped", ())}
-    errors, good = list(getattr(data, "skipped", ())), []
-    for example in todo:
-        try:
-            example.image_loader()
-        except RowError as exc:
-            errors.append(exc)
-            skipped[example.id] = {"id": example.id, "where": exc.where, "field": exc.field, "reason": exc.reason}
-            continue
-        good.append(example)
-    where = f"{getattr(data, 'source', 'data')} (split '{getattr(data, 'split', '?')}')"
-    check_skipped(where, getattr(data, "asked_rows", len(data)), errors)
-    return good, skipped
+    def __init__(self, data) -> None:
+        self.errors = list(getattr(data, "skipped", ()))
+        self.skipped = {s.id: s.record() for s in self.errors}
+        self.asked = getattr(data, "asked_rows", len(data))
+        self.where = f"{getattr(data, 'source', 'data')} (split '{getattr(data, 'split', '?')}')"
+
+    def usable(self, examples: list) -> list:
+        """The examples whose image decodes; the others are recorded with their reason."""
+        good = []
+        for example in examples:
+            try:
+                example.image_loader()
+            except RowError as exc:
+                self.errors.append(exc)
+                self.skipped[example.id] = {"id": example.id, "where": exc.where, "field": exc.field,
+                                            "reason": exc.reason}
+                continue
+            good.append(example)
+        check_skipped(self.where, self.asked, self.errors)
+        return good
+
+    def records(self) -> list[dict]:
+        return list(self.skipped.values())
 
 
 def build_result(spec: RunSpec, samples: list[dict], *, manifest: dict, env: dict, clock: str | None,

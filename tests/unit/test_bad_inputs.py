@@ -237,13 +237,15 @@ def test_more_bad_rows_than_the_bound_fail(tmp_path):
 def test_an_image_that_fails_only_at_decode_is_skipped_by_the_bench(tmp_path):
     """A cut JPEG passes every header check; the bench skips it with its reason instead of crashing."""
     from harness.data.load import load_split
-    from harness.engine.bench import _skip_undecodable
+    from harness.engine.bench import _Skips
 
     rows = with_images(good_rows(20), [jpeg(1)[: len(jpeg(1)) // 2]], at=[7])
     data = load_split(str(save(tmp_path / "d", rows)), "test")
     assert len(data) == 20 and not data.skipped  # found only when decoded
-    todo, skipped = _skip_undecodable(list(data), data)
+    skips = _Skips(data)
+    todo = skips.usable(list(data))
     assert [e.id for e in todo] == [e.id for e in data if e.id != "test-7"]
+    skipped = {r["id"]: r for r in skips.records()}
     assert list(skipped) == ["test-7"] and skipped["test-7"]["field"] == "image"
     assert skipped["test-7"]["reason"].startswith("could not be decoded: image file is truncated")
 
