@@ -207,7 +207,7 @@ def cmd_finetune(args) -> int:
     from harness.registry import load_model
 
     card = load_model(args.model)
-    refusal = ADAPTERS.get(card.adapter).finetune_refusal(card.name)
+    refusal = ADAPTERS.get(card.adapter).finetune_refusal(card)
     if refusal or card.supports.get("finetune") == []:
         raise HarnessError(refusal or f"{card.name}: its card supports no fine-tune (benchmark only)")
     spec = plan_finetune(card, _request(args, (args.model,), ("finetuned",)))

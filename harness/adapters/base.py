@@ -106,7 +106,7 @@ class ModelAdapter(InferenceAdapter, TrainingAdapter):
 
     # --- training ---------------------------------------------------------------------------
     @classmethod
-    def finetune_refusal(cls, name: str) -> str | None:
+    def finetune_refusal(cls, card) -> str | None:
         """Why this family cannot be fine-tuned (checked before any weights load), or None."""
         return None
 

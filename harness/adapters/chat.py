@@ -47,12 +47,9 @@ class ChatAdapter(ProcessorAdapter):
         return dict(getattr(self.card, "chat", None) or {})
 
     @classmethod
-    def finetune_refusal(cls, name: str) -> str | None:
-        from harness.registry import load_model
-
-        card = load_model(name)
+    def finetune_refusal(cls, card) -> str | None:
         if _is_prefix_lm(card.family, card.chat):
-            return (f"{name}: {card.family} attends bidirectionally over the image and prompt (prefix-LM); "
+            return (f"{card.name}: {card.family} attends bidirectionally over the image and prompt (prefix-LM); "
                     "this adapter trains with a causal mask only, so fine-tuning is refused")
         return None
 

@@ -161,8 +161,8 @@ class Moondream2025Adapter(ModelAdapter):
 
     # --- training: refused --------------------------------------------------------------------
     @classmethod
-    def finetune_refusal(cls, name: str) -> str | None:
-        return REFUSAL.format(name=name)
+    def finetune_refusal(cls, card) -> str | None:
+        return REFUSAL.format(name=card.name)
 
     def trainable_module(self):
         raise HarnessError(REFUSAL.format(name=self.card.name))

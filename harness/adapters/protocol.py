@@ -107,7 +107,7 @@ class TrainingAdapter(Protocol):
     model: Any  # the recipe moves it between train() and eval() and counts its parameters
 
     @classmethod
-    def finetune_refusal(cls, name: str) -> str | None: ...
+    def finetune_refusal(cls, card) -> str | None: ...  # card: the ModelCard the caller already holds
 
     def training_batch(self, examples: list, prompt_suffix: str, max_length: int) -> dict: ...
 

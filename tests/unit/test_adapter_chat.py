@@ -54,5 +54,7 @@ def test_prefix_lm_family_is_refused_for_finetuning(config_copy):
     card = yaml.safe_load((config_copy / "models" / "qwen2vl.yaml").read_text())
     card.update(name="pali", family="paligemma", adapter="harness.adapters.chat:ChatAdapter")
     (config_copy / "models" / "pali.yaml").write_text(yaml.safe_dump(card))
-    assert "prefix-LM" in ChatAdapter.finetune_refusal("pali")
-    assert ChatAdapter.finetune_refusal("qwen2vl") is None
+    from harness.registry import load_model
+
+    assert "prefix-LM" in ChatAdapter.finetune_refusal(load_model("pali"))
+    assert ChatAdapter.finetune_refusal(load_model("qwen2vl")) is None
