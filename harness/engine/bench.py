@@ -50,10 +50,7 @@ def _warm_up(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decod
         except Exception as exc:
             if not _is_oom(exc):
                 raise
-        if len(examples) == 1:
-            raise _oom_error(spec, examples)
-        _free_cache()
-        examples = examples[: (len(examples) + 1) // 2]
+        examples = examples[: _halved(spec, examples)]
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -62,17 +59,21 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
-def _free_cache() -> None:
+def _halved(spec: RunSpec, examples) -> int:
+    """After a CUDA OOM on `examples`: the size to retry at (half, rounded up), the cache freed; at one, the error.
+
+    Called outside the except block, whose traceback holds the failed attempt's tensors.
+    """
     import torch
 
+    if len(examples) == 1:
+        raise HarnessError(
+            f"{spec.model}: CUDA out of memory on a single sample ({examples[0].id}) even after halving --batch-size "
+            f"{spec.batch_size} to 1; lower the image resolution (max_pixels / the processor's size) or use a larger "
+            "GPU")
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _oom_error(spec: RunSpec, examples) -> HarnessError:
-    return HarnessError(
-        f"{spec.model}: CUDA out of memory on a single sample ({examples[0].id}) even after halving --batch-size "
-        f"{spec.batch_size} to 1; lower the image resolution (max_pixels / the processor's size) or use a larger GPU")
+    return (len(examples) + 1) // 2
 
 
 def _run_halving(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: Decoding, batch_index: int,
@@ -88,11 +89,7 @@ def _run_halving(adapter: InferenceAdapter, examples, spec: RunSpec, decoding: D
     except Exception as exc:
         if not _is_oom(exc):
             raise
-    # Outside the except block: its traceback holds the failed attempt's tensors.
-    if len(examples) == 1:
-        raise _oom_error(spec, examples)
-    _free_cache()
-    half = (len(examples) + 1) // 2
+    half = _halved(spec, examples)
     retries.append({"batch_index": batch_index, "from": len(examples), "to": half})
     rows = []
     for part in _batches(examples, half):
