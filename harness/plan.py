@@ -208,12 +208,9 @@ def model_facts(card: ModelCard, preset: Preset | None, sets: dict) -> ModelFact
 
 def _twin_inputs(card: ModelCard) -> dict:
     """The generic twin's files, read here so the spec (and the twin's cache key) holds their content."""
-    if not card.twin.get("builder", "").startswith("harness.adapters.twins.generic:"):
-        return {}
-    from harness.adapters.twins.generic import twin_inputs
-    from harness.registry import config_root
+    from harness.adapters.twins.generic import card_twin_inputs
 
-    return twin_inputs(card, config_root())
+    return card_twin_inputs(card)
 
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.adapters.twins.generic import inputs_key, twin_inputs
+from harness.adapters.twins.generic import card_twin_inputs, inputs_key
 from harness.errors import HarnessError
 from harness.plugins import resolve_object
 from harness.specs import ModelCard, ModelFacts
@@ -25,7 +25,7 @@ def cache_dir() -> Path:
 def ensure_twin(card: ModelCard | ModelFacts, root: Path | None = None) -> Path:
     """Return the folder of the model's twin, building it atomically if it is missing."""
     ref = card.twin_builder if isinstance(card, ModelFacts) else card.twin.get("builder")
-    inputs = card.twin_inputs if isinstance(card, ModelFacts) else _card_inputs(card)
+    inputs = card.twin_inputs if isinstance(card, ModelFacts) else card_twin_inputs(card)
     # A generic twin is defined by its inputs (config, template, tokens): an edited card builds a new one.
     suffix = f"-{inputs_key(inputs)}" if inputs else ""
     target = (root or cache_dir()) / "twins" / f"{card.name}-v{TWIN_VERSION}{suffix}"
@@ -49,9 +49,3 @@ def ensure_twin(card: ModelCard | ModelFacts, root: Path | None = None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
 
-
-def _card_inputs(card: ModelCard) -> dict:
-    from harness.registry import config_root
-
-    generic = card.twin.get("builder", "").startswith("harness.adapters.twins.generic:")
-    return twin_inputs(card, config_root()) if generic else {}

@@ -19,12 +19,21 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 
-__all__ = ["TEXT", "VISION", "build_twin", "inputs_key", "twin_inputs"]
+__all__ = ["TEXT", "VISION", "build_twin", "card_twin_inputs", "inputs_key", "twin_inputs"]
 
 TEXT = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "head_dim": 32}
 VISION = {"width": 64, "intermediate_size": 128, "layers": 2, "heads": 2, "head_dim": 32}
 _ROLES = ("bos_token", "eos_token", "pad_token", "unk_token")
 _DROP = ("architectures", "transformers_version", "torch_dtype", "dtype", "_name_or_path", "auto_map")
+
+
+def card_twin_inputs(card) -> dict:
+    """A card's generic-twin inputs, its files read from the config folder ({} for a card with its own builder)."""
+    if not card.twin.get("builder", "").startswith("harness.adapters.twins.generic:"):
+        return {}
+    from harness.registry import config_root
+
+    return twin_inputs(card, config_root())
 
 
 def twin_inputs(card, root: Path) -> dict:
