@@ -75,3 +75,32 @@ def test_unpinned_revisions_are_recorded_and_doctor_warns():
         assert bool(warned) == (not COMMIT.fullmatch(card.revision))
         if warned:
             assert card.unpinned in warned[0] and f"harness pin {name} --write" in warned[0]
+
+
+SAMPLING = [n for n in GENERIC if (load_model(n).twin.get("generation") or {}).get("do_sample")]
+
+
+@pytest.mark.parametrize("name", SAMPLING)
+def test_twin_samples_as_the_hub_file_does_and_runs_still_decode_greedily(name, harness_env, harness_cache):
+    import torch
+
+    from harness.specs import Decoding
+    from tests.helpers import plan_runs
+
+    adapter = twin_adapter(name, Path(harness_cache))
+    config = adapter.model.generation_config
+    assert config.do_sample  # the hub's generation_config.json samples, as the card's twin section says
+    decoding = Decoding.from_dict(plan_runs([name], preset="smoke")[0].decoding)
+    examples = synthetic_examples(harness_cache, "new-cards", 2, seed=3)
+    saved = config.to_dict()
+    try:
+        config.update(temperature=50.0, top_k=50, top_p=1.0)  # any sampling leaking into a run changes tokens
+        runs = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            runs.append(adapter.generate(adapter.prepare(examples, ""), decoding).tokens.tolist())
+        config.update(do_sample=False)
+        greedy = adapter.generate(adapter.prepare(examples, ""), decoding).tokens.tolist()
+    finally:
+        config.update(**saved)
+    assert runs[0] == runs[1] == greedy

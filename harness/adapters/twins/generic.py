@@ -76,7 +76,9 @@ def build_twin(out_dir: Path, seed: int = 0, inputs: dict | None = None) -> None
     _give_logit_headroom(model)
     gen = model.generation_config
     gen.bos_token_id, gen.pad_token_id = tok.bos_token_id, tok.pad_token_id
-    gen.eos_token_id = _ids(tok, (inputs.get("generation") or {}).get("eos_tokens")) or tok.eos_token_id
+    generation = dict(inputs.get("generation") or {})
+    gen.eos_token_id = _ids(tok, generation.pop("eos_tokens", None)) or tok.eos_token_id
+    gen.update(**generation)  # the rest as the hub's generation_config.json has it (sampling, as most do)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
 
